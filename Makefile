@@ -1,0 +1,35 @@
+# redback: build, test, bench, lint.
+GO ?= go
+BIN ?= bin/redback
+
+.PHONY: build test test-deps lint bench bench-quick fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/redback
+
+# The whole suite, as CI runs it: installs redis-server when missing.
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+# The benchmark of docs/PERFORMANCE.md: 1M mixed keys, backup and restore
+# against redis-cli --rdb and redis-cli --pipe. Needs about 3 GB of RAM.
+bench: test-deps
+	$(GO) run ./bench --profile 1m
+
+bench-quick: test-deps
+	$(GO) run ./bench --profile 100k
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./codec
+
+clean:
+	rm -rf bin

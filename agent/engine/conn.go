@@ -1,0 +1,101 @@
+// Package engine moves keys between Redis and archive records: the dump
+// (SCAN, pipelined reads, big keys in windows) and the restore (pipelined,
+// per-key atomic writes). It speaks to Redis through go-redis and to archives
+// through the small interfaces declared here; it knows nothing of storage.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrBadURL is returned for a Redis URL that cannot be used. Its message
+// never repeats the URL (it may hold a password).
+var ErrBadURL = errors.New("invalid Redis URL")
+
+// ParseURL parses a redis://, rediss:// or unix:// URL into client options.
+func ParseURL(raw string) (*redis.Options, error) {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		// go-redis errors may echo the URL; say what is wrong without it.
+		msg := err.Error()
+		if u, perr := url.Parse(raw); perr == nil {
+			msg = strings.ReplaceAll(msg, raw, u.Redacted())
+			if u.User != nil {
+				if p, ok := u.User.Password(); ok && p != "" {
+					msg = strings.ReplaceAll(msg, p, "xxxxx")
+				}
+			}
+		} else {
+			msg = "the URL does not parse"
+		}
+		return nil, fmt.Errorf("%w: %s", ErrBadURL, msg)
+	}
+	return opt, nil
+}
+
+// RedactURL returns raw with any password replaced, for logs.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable Redis URL)"
+	}
+	return u.Redacted()
+}
+
+// newClient returns a RESP2 client for database db (scores and other
+// replies then arrive as the server's own text), with room for pool
+// connections.
+func newClient(base *redis.Options, db, pool int) *redis.Client {
+	o := *base
+	o.DB = db
+	o.Protocol = 2
+	o.DisableIdentity = true
+	o.PoolSize = pool
+	o.MinIdleConns = 0
+	if o.ReadTimeout == 0 || o.ReadTimeout < 30*time.Second {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout == 0 || o.WriteTimeout < 30*time.Second {
+		o.WriteTimeout = 60 * time.Second
+	}
+	o.ContextTimeoutEnabled = true
+	return redis.NewClient(&o)
+}
+
+// wrapRedis adds context to a Redis error.
+func wrapRedis(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redis %s: %w", op, err)
+}
+
+// serverInfo reads INFO sections into a map of field -> value.
+func serverInfo(ctx context.Context, c *redis.Client, sections ...string) (map[string]string, error) {
+	args := []any{"INFO"}
+	for _, s := range sections {
+		args = append(args, s)
+	}
+	txt, err := c.Do(ctx, args...).Text()
+	if err != nil {
+		return nil, wrapRedis("INFO", err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(txt, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}

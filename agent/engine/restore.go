@@ -1,0 +1,829 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/redback-dev/redback/codec"
+)
+
+// ChunkSource yields the chunks of an archive. *codec.Reader satisfies it.
+// Next returns io.EOF after the last chunk of a complete archive.
+type ChunkSource interface {
+	Next() (*codec.Chunk, error)
+	Release(c *codec.Chunk)
+}
+
+// TTLMode says how recorded expiry times are restored.
+type TTLMode int
+
+const (
+	// TTLRelative restores the time to live as recorded (the seed's promise):
+	// a key that had 60 s left has 60 s left after the restore.
+	TTLRelative TTLMode = iota
+	// TTLAbsolute restores the absolute expiry time and skips keys whose
+	// expiry passed since the backup.
+	TTLAbsolute
+)
+
+// ParseTTLMode parses "relative" or "absolute".
+func ParseTTLMode(s string) (TTLMode, error) {
+	switch strings.ToLower(s) {
+	case "", "relative":
+		return TTLRelative, nil
+	case "absolute":
+		return TTLAbsolute, nil
+	}
+	return 0, fmt.Errorf("ttl mode %q: want relative or absolute", s)
+}
+
+// RestoreOptions tune a restore. Zero values take the defaults.
+type RestoreOptions struct {
+	// Overwrite replaces existing keys (each atomically). Without it an
+	// existing key is skipped and never modified.
+	Overwrite bool
+	// DryRun reads the whole archive and checks which keys exist, writing
+	// nothing.
+	DryRun bool
+	TTL    TTLMode
+	// DBMap maps an archive's database to the target database; databases
+	// not in the map keep their number.
+	DBMap map[int]int
+	// ArchiveTime is when the backup was taken; with TTLAbsolute it dates
+	// keys whose archive did not record an absolute expiry (seed archives).
+	ArchiveTime time.Time
+	// BatchKeys is the number of small keys written in one pipeline.
+	BatchKeys int
+	// Workers is the number of pipelines in flight.
+	Workers int
+	// MaxErrors stops the restore after that many failed keys (0: 1000;
+	// negative: never).
+	MaxErrors int
+	// KeysPerSecond caps the write rate (0: no cap).
+	KeysPerSecond float64
+	// Progress, when set, is called after every batch.
+	Progress func(Progress)
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (o *RestoreOptions) defaults() {
+	if o.BatchKeys <= 0 {
+		o.BatchKeys = 500
+	}
+	if o.Workers <= 0 {
+		o.Workers = 3
+	}
+	if o.MaxErrors == 0 {
+		o.MaxErrors = 1000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// RestoreStats is what a restore did. The first four are the seed's counts.
+type RestoreStats struct {
+	Restored int64    // keys written (or, in a dry run, that would be)
+	Skipped  int64    // keys that existed (overwrite off) or had expired
+	Errors   int64    // keys that failed
+	Total    int64    // keys in the archive
+	Expired  int64    // of Skipped: expired since the backup (TTLAbsolute)
+	Messages []string // the first error messages
+}
+
+const maxMessages = 10
+
+// ErrTooManyErrors stops a restore whose keys keep failing.
+var ErrTooManyErrors = errors.New("too many keys failed")
+
+// Restorer writes archive keys into one Redis server.
+type Restorer struct {
+	base *redis.Options
+	opt  RestoreOptions
+
+	mu      sync.Mutex
+	clients map[int]*redis.Client
+	loaded  map[int]bool
+	st      RestoreStats
+}
+
+// NewRestorer returns a Restorer for the server base points at.
+func NewRestorer(base *redis.Options, opt RestoreOptions) *Restorer {
+	opt.defaults()
+	return &Restorer{base: base, opt: opt, clients: map[int]*redis.Client{}, loaded: map[int]bool{}}
+}
+
+// loadScripts loads the restore scripts once per database connection pool.
+func (r *Restorer) loadScripts(ctx context.Context, db int, cl *redis.Client) error {
+	r.mu.Lock()
+	done := r.loaded[db]
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := restoreLua.Load(ctx, cl).Err(); err != nil {
+		return wrapRedis("SCRIPT LOAD", err)
+	}
+	r.mu.Lock()
+	r.loaded[db] = true
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Restorer) client(db int) *redis.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clients[db]
+	if !ok {
+		c = newClient(r.base, db, r.opt.Workers+2)
+		r.clients[db] = c
+	}
+	return c
+}
+
+func (r *Restorer) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.clients {
+		_ = c.Close()
+	}
+	r.clients = map[int]*redis.Client{}
+}
+
+// CheckTarget refuses targets on which a restore would fail or do harm: a
+// read-only replica, or a server that evicts any key when full (a restore
+// would silently evict production keys). allowEviction skips the second test.
+func CheckTarget(ctx context.Context, base *redis.Options, allowEviction bool) error {
+	c := newClient(base, base.DB, 1)
+	defer c.Close()
+	info, err := serverInfo(ctx, c, "replication", "memory")
+	if err != nil {
+		return err
+	}
+	if info["role"] == "slave" {
+		return errors.New("the target Redis is a read-only replica: restore into its primary")
+	}
+	policy := info["maxmemory_policy"]
+	if !allowEviction && info["maxmemory"] != "0" && strings.HasPrefix(policy, "allkeys-") {
+		return fmt.Errorf("the target Redis has maxmemory-policy %s: a restore could evict existing keys; set it to noeviction or volatile-* first, or pass --allow-eviction", policy)
+	}
+	return nil
+}
+
+// Restore writes every key of src. It stops at the first read error (a
+// corrupt or truncated archive), a lost connection, ctx's end, or too many
+// failed keys; the stats say what was done until then. A key is never left
+// half-written: small keys are written by one atomic command each, big keys
+// are built under a temporary name and renamed.
+func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, error) {
+	defer r.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var lim *rate.Limiter
+	if r.opt.KeysPerSecond > 0 {
+		lim = rate.NewLimiter(rate.Limit(r.opt.KeysPerSecond), max(int(r.opt.KeysPerSecond), r.opt.BatchKeys))
+	}
+
+	jobs := make(chan []*codec.Chunk, r.opt.Workers)
+	errc := make(chan error, r.opt.Workers+1)
+	var wg sync.WaitGroup
+	for i := 0; i < r.opt.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range jobs {
+				if err := r.writeSmall(ctx, batch, src); err != nil {
+					errc <- err
+					cancel()
+					// keep draining so the reader never blocks
+					for range jobs {
+					}
+					return
+				}
+			}
+		}()
+	}
+
+	readErr := r.feed(ctx, src, jobs, lim)
+	close(jobs)
+	wg.Wait()
+	close(errc)
+	var werr error
+	for e := range errc {
+		if werr == nil {
+			werr = e
+		}
+	}
+	st := r.stats()
+	switch {
+	case werr != nil:
+		return st, werr
+	case readErr != nil:
+		return st, readErr
+	}
+	return st, nil
+}
+
+func (r *Restorer) stats() RestoreStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.st
+	st.Messages = append([]string(nil), r.st.Messages...)
+	return st
+}
+
+func (r *Restorer) targetDB(db int) int {
+	if to, ok := r.opt.DBMap[db]; ok {
+		return to
+	}
+	return db
+}
+
+// feed reads the archive: small keys go to the workers in batches, big keys
+// are written here, chunk by chunk, as they arrive.
+func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*codec.Chunk, lim *rate.Limiter) error {
+	batch := make([]*codec.Chunk, 0, r.opt.BatchKeys)
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if lim != nil {
+			if err := lim.WaitN(ctx, len(batch)); err != nil {
+				return err
+			}
+		}
+		select {
+		case jobs <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch = make([]*codec.Chunk, 0, r.opt.BatchKeys)
+		r.report()
+		return nil
+	}
+	for {
+		c, err := src.Next()
+		if err == io.EOF {
+			return send()
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.First && c.Last && c.Type != codec.TypeStream {
+			if len(batch) > 0 && batch[0].DB != c.DB {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+			batch = append(batch, c)
+			if len(batch) >= r.opt.BatchKeys {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := send(); err != nil {
+			return err
+		}
+		if err := r.writeBig(ctx, c, src); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Restorer) report() {
+	if r.opt.Progress == nil {
+		return
+	}
+	st := r.stats()
+	r.opt.Progress(Progress{KeysDone: st.Total, KeysTotal: -1})
+}
+
+// count records the outcome of one key. err is a per-key failure.
+func (r *Restorer) count(restored, skipped, expired bool, key []byte, err error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.Total++
+	switch {
+	case err != nil:
+		r.st.Errors++
+		if len(r.st.Messages) < maxMessages {
+			r.st.Messages = append(r.st.Messages, fmt.Sprintf("key %s: %v", quoteKey(key), err))
+		}
+		if r.opt.MaxErrors > 0 && r.st.Errors >= int64(r.opt.MaxErrors) {
+			return fmt.Errorf("%w (%d); the first: %s", ErrTooManyErrors, r.st.Errors, r.st.Messages[0])
+		}
+	case expired:
+		r.st.Skipped++
+		r.st.Expired++
+	case skipped:
+		r.st.Skipped++
+	case restored:
+		r.st.Restored++
+	}
+	return nil
+}
+
+// expiry returns how the key's TTL is written: mode "" (none), "PX" or
+// "PXAT", and the value; expired is true for a key to skip.
+func (r *Restorer) expiry(c *codec.Chunk) (mode string, val int64, expired bool) {
+	if !c.HasTTL || c.PTTL <= 0 {
+		return "", 0, false
+	}
+	if r.opt.TTL == TTLRelative {
+		return "PX", c.PTTL, false
+	}
+	at := c.ExpireAt
+	if at == 0 {
+		if r.opt.ArchiveTime.IsZero() {
+			return "PX", c.PTTL, false
+		}
+		at = r.opt.ArchiveTime.UnixMilli() + c.PTTL
+	}
+	if at <= r.opt.Now().UnixMilli() {
+		return "", 0, true
+	}
+	return "PXAT", at, false
+}
+
+// restoreScript writes one small non-string key atomically.
+// KEYS[1] key. ARGV: overwrite (0/1), command, expiry mode ("", PX, PXAT),
+// expiry value, then the command's arguments.
+const restoreScript = `
+local k = KEYS[1]
+if ARGV[1] == '0' then
+  if redis.call('EXISTS', k) == 1 then return 0 end
+else
+  redis.call('UNLINK', k)
+end
+redis.call(ARGV[2], k, unpack(ARGV, 5))
+if ARGV[3] == 'PX' then redis.call('PEXPIRE', k, ARGV[4])
+elseif ARGV[3] == 'PXAT' then redis.call('PEXPIREAT', k, ARGV[4]) end
+return 1
+`
+
+// finishScript moves a key built under a temporary name into place.
+// KEYS[1] temporary name, KEYS[2] key. ARGV: overwrite, expiry mode, value.
+const finishScript = `
+if ARGV[1] == '0' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if ARGV[2] == 'PX' then redis.call('PEXPIRE', KEYS[1], ARGV[3])
+elseif ARGV[2] == 'PXAT' then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+else redis.call('PERSIST', KEYS[1]) end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+`
+
+var (
+	restoreLua = redis.NewScript(restoreScript)
+	finishLua  = redis.NewScript(finishScript)
+)
+
+func writeCommand(t codec.Type) string {
+	switch t {
+	case codec.TypeHash:
+		return "HSET"
+	case codec.TypeList:
+		return "RPUSH"
+	case codec.TypeSet:
+		return "SADD"
+	case codec.TypeZSet:
+		return "ZADD"
+	}
+	return ""
+}
+
+// appendElems appends a chunk's elements as command arguments (for ZADD:
+// score before member).
+func appendElems(args []any, c *codec.Chunk) []any {
+	if c.Type == codec.TypeZSet {
+		for i := 0; i+1 < len(c.Items); i += 2 {
+			args = append(args, c.Items[i+1], c.Items[i])
+		}
+		return args
+	}
+	for _, it := range c.Items {
+		args = append(args, it)
+	}
+	return args
+}
+
+// isFatal reports errors after which no further write can succeed.
+func isFatal(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "READONLY") || strings.HasPrefix(msg, "NOPERM") ||
+		strings.HasPrefix(msg, "NOAUTH") || strings.HasPrefix(msg, "LOADING") ||
+		strings.HasPrefix(msg, "MASTERDOWN")
+}
+
+// writeSmall writes a batch of single-chunk keys of one database in one
+// pipeline.
+func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src ChunkSource) error {
+	defer func() {
+		for _, c := range batch {
+			src.Release(c)
+		}
+	}()
+	db := r.targetDB(batch[0].DB)
+	cl := r.client(db)
+	if r.opt.DryRun {
+		return r.dryRun(ctx, cl, batch)
+	}
+	if err := r.loadScripts(ctx, db, cl); err != nil {
+		return err
+	}
+	pipe := cl.Pipeline()
+	cmds := make([]redis.Cmder, len(batch))
+	over := "0"
+	if r.opt.Overwrite {
+		over = "1"
+	}
+	for i, c := range batch {
+		mode, val, expired := r.expiry(c)
+		if expired {
+			continue
+		}
+		if len(c.Items) == 0 {
+			continue // counted as an error below
+		}
+		if c.Type == codec.TypeString {
+			args := make([]any, 0, 6)
+			args = append(args, "SET", c.Key, c.Items[0])
+			if mode != "" {
+				args = append(args, mode, val)
+			}
+			if !r.opt.Overwrite {
+				args = append(args, "NX")
+			}
+			cmds[i] = pipe.Do(ctx, args...)
+			continue
+		}
+		args := make([]any, 0, 8+len(c.Items))
+		args = append(args, "EVALSHA", restoreLua.Hash(), 1, c.Key, over, writeCommand(c.Type), mode, val)
+		args = appendElems(args, c)
+		cmds[i] = pipe.Do(ctx, args...)
+	}
+	_, execErr := pipe.Exec(ctx)
+	if execErr != nil && !isRedisReplyError(execErr) {
+		return wrapRedis("write", execErr)
+	}
+	for i, c := range batch {
+		if cmds[i] == nil {
+			var err error
+			if _, _, expired := r.expiry(c); expired {
+				err = r.count(false, false, true, c.Key, nil)
+			} else {
+				err = r.count(false, false, false, c.Key, errors.New("empty value in archive"))
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		cmd := cmds[i].(*redis.Cmd)
+		v, err := cmd.Result()
+		if err != nil && err != redis.Nil {
+			if isFatal(err) {
+				return wrapRedis("write", err)
+			}
+			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
+				return cerr
+			}
+			continue
+		}
+		done := err == nil && (v == "OK" || v == int64(1))
+		if cerr := r.count(done, !done, false, c.Key, nil); cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+// isRedisReplyError reports whether err is a server's reply to one command
+// (pipelines return the first of those; the others are on their commands).
+func isRedisReplyError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !isFatal(err)
+}
+
+func (r *Restorer) dryRun(ctx context.Context, cl *redis.Client, batch []*codec.Chunk) error {
+	pipe := cl.Pipeline()
+	cmds := make([]*redis.IntCmd, len(batch))
+	for i, c := range batch {
+		cmds[i] = pipe.Exists(ctx, string(c.Key))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrapRedis("EXISTS", err)
+	}
+	for i, c := range batch {
+		_, _, expired := r.expiry(c)
+		exists := cmds[i].Val() == 1
+		var err error
+		switch {
+		case expired:
+			err = r.count(false, false, true, c.Key, nil)
+		case exists && !r.opt.Overwrite:
+			err = r.count(false, true, false, c.Key, nil)
+		default:
+			err = r.count(true, false, false, c.Key, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBig writes a key that arrives in several chunks (or a stream): under
+// a temporary name in the same hash slot, with a safety TTL so that a crash
+// leaves no permanent debris, then moved into place atomically.
+func (r *Restorer) writeBig(ctx context.Context, first *codec.Chunk, src ChunkSource) error {
+	key := append([]byte(nil), first.Key...)
+	db := r.targetDB(first.DB)
+	cl := r.client(db)
+
+	// drain consumes the remaining chunks of this key.
+	drain := func(c *codec.Chunk) (*codec.Chunk, error) {
+		for !c.Last {
+			src.Release(c)
+			next, err := src.Next()
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, fmt.Errorf("read archive: %w", err)
+			}
+			c = next
+		}
+		return c, nil
+	}
+
+	if r.opt.DryRun || !r.opt.Overwrite {
+		n, err := cl.Exists(ctx, string(key)).Result()
+		if err != nil {
+			return wrapRedis("EXISTS", err)
+		}
+		if n == 1 || r.opt.DryRun {
+			last, err := drain(first)
+			if err != nil {
+				return err
+			}
+			_, _, expired := r.expiry(last)
+			src.Release(last)
+			return r.count(n == 0 && !expired, n == 1 && !expired, expired, key, nil)
+		}
+	}
+
+	tmp := tempName(key)
+	if err := cl.Del(ctx, string(tmp)).Err(); err != nil {
+		return wrapRedis("DEL", err)
+	}
+	cleanup := func() { _ = cl.Del(context.WithoutCancel(ctx), string(tmp)).Err() }
+	c := first
+	wrote := false
+	for {
+		pipe := cl.Pipeline()
+		n, err := r.queueChunk(ctx, pipe, tmp, c)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		if n > 0 {
+			pipe.PExpire(ctx, string(tmp), time.Hour)
+			if _, err := pipe.Exec(ctx); err != nil {
+				cleanup()
+				if isFatal(err) || !isRedisReplyError(err) {
+					return wrapRedis("write", err)
+				}
+				if !c.Last {
+					if c, err = drain(c); err != nil {
+						return err
+					}
+				}
+				src.Release(c)
+				return r.count(false, false, false, key, err)
+			}
+			wrote = true
+		}
+		if c.Last {
+			break
+		}
+		src.Release(c)
+		next, err := src.Next()
+		if err != nil {
+			cleanup()
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("read archive: %w", err)
+		}
+		c = next
+	}
+	defer src.Release(c)
+	mode, val, expired := r.expiry(c)
+	if expired {
+		cleanup()
+		return r.count(false, false, true, key, nil)
+	}
+	if c.Type == codec.TypeStream {
+		if err := r.finishStream(ctx, cl, tmp, c, wrote); err != nil {
+			cleanup()
+			if isFatal(err) || !isRedisReplyError(err) {
+				return err
+			}
+			return r.count(false, false, false, key, err)
+		}
+		wrote = true
+	}
+	if !wrote {
+		return r.count(false, false, false, key, errors.New("empty value in archive"))
+	}
+	over := "0"
+	if r.opt.Overwrite {
+		over = "1"
+	}
+	res, err := finishLua.Run(ctx, cl, []string{string(tmp), string(key)}, over, mode, val).Int64()
+	if err != nil {
+		cleanup()
+		if isFatal(err) || !isRedisReplyError(err) {
+			return wrapRedis("finish", err)
+		}
+		return r.count(false, false, false, key, err)
+	}
+	return r.count(res == 1, res == 0, false, key, nil)
+}
+
+// queueChunk queues the writes of one chunk to tmp and returns how many.
+func (r *Restorer) queueChunk(ctx context.Context, pipe redis.Pipeliner, tmp []byte, c *codec.Chunk) (int, error) {
+	switch c.Type {
+	case codec.TypeString:
+		n := 0
+		for _, p := range c.Items {
+			pipe.Do(ctx, "APPEND", tmp, p)
+			n++
+		}
+		if c.First && n == 0 {
+			pipe.Do(ctx, "SET", tmp, "")
+			n++
+		}
+		return n, nil
+	case codec.TypeStream:
+		for _, e := range c.Entries {
+			args := make([]any, 0, 3+len(e.Fields))
+			args = append(args, "XADD", tmp, e.ID)
+			for _, f := range e.Fields {
+				args = append(args, f)
+			}
+			pipe.Do(ctx, args...)
+		}
+		return len(c.Entries), nil
+	}
+	if len(c.Items) == 0 {
+		return 0, nil
+	}
+	// Split so that no command carries more than ~2000 arguments.
+	const per = 2000
+	n := 0
+	for start := 0; start < len(c.Items); start += per {
+		end := min(start+per, len(c.Items))
+		part := codec.Chunk{Type: c.Type, Items: c.Items[start:end]}
+		args := make([]any, 0, 2+end-start)
+		args = append(args, writeCommand(c.Type), tmp)
+		args = appendElems(args, &part)
+		pipe.Do(ctx, args...)
+		n++
+	}
+	return n, nil
+}
+
+// finishStream sets a stream's last ID and consumer groups on tmp. An empty
+// stream is created first.
+func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byte, c *codec.Chunk, hasEntries bool) error {
+	m := c.Stream
+	if m == nil {
+		m = &codec.StreamMeta{EntriesAdded: -1}
+	}
+	if !hasEntries {
+		// XADD with MAXLEN 0 creates the stream and leaves it empty.
+		if err := cl.Do(ctx, "XADD", tmp, "MAXLEN", "0", "0-1", "redback", "empty").Err(); err != nil {
+			return err
+		}
+		if err := cl.PExpire(ctx, string(tmp), time.Hour).Err(); err != nil {
+			return err
+		}
+	}
+	if len(m.LastID) > 0 {
+		args := []any{"XSETID", tmp, m.LastID}
+		if m.EntriesAdded >= 0 {
+			args = append(args, "ENTRIESADDED", m.EntriesAdded)
+			if len(m.MaxDeletedID) > 0 {
+				args = append(args, "MAXDELETEDID", m.MaxDeletedID)
+			}
+		}
+		err := cl.Do(ctx, args...).Err()
+		if err != nil && m.EntriesAdded >= 0 && strings.Contains(err.Error(), "syntax") {
+			// Before Redis 7: no ENTRIESADDED.
+			err = cl.Do(ctx, "XSETID", tmp, m.LastID).Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, g := range m.Groups {
+		args := []any{"XGROUP", "CREATE", tmp, g.Name, g.LastDeliveredID}
+		if g.EntriesRead >= 0 {
+			args = append(args, "ENTRIESREAD", g.EntriesRead)
+		}
+		err := cl.Do(ctx, args...).Err()
+		if err != nil && g.EntriesRead >= 0 && strings.Contains(err.Error(), "syntax") {
+			err = cl.Do(ctx, "XGROUP", "CREATE", tmp, g.Name, g.LastDeliveredID).Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tempName returns a name for building key that hashes to key's cluster slot
+// and is recognisable as redback's.
+func tempName(key []byte) []byte {
+	suffix := ":redback-restore-tmp"
+	if tag := hashTag(key); tag != nil {
+		// The tag decides the slot; appending after it keeps the slot.
+		return append(append([]byte(nil), key...), suffix...)
+	}
+	// No tag: the whole key is hashed. "{key}suffix" has the tag "key" when
+	// key holds no '}'.
+	if len(key) > 0 && !strings.ContainsRune(string(key), '}') {
+		t := make([]byte, 0, len(key)+len(suffix)+2)
+		t = append(t, '{')
+		t = append(t, key...)
+		t = append(t, '}')
+		return append(t, suffix...)
+	}
+	// Rare: a key with '}' and no valid tag. Search a suffix with the slot.
+	want := slot(key)
+	for i := 0; ; i++ {
+		t := append(append([]byte(nil), key...), suffix+"-"+strconv.Itoa(i)...)
+		if hashTag(t) == nil && slot(t) == want {
+			return t
+		}
+	}
+}
+
+// hashTag returns the hash tag of key ({...}), or nil.
+func hashTag(key []byte) []byte {
+	s := strings.IndexByte(string(key), '{')
+	if s < 0 {
+		return nil
+	}
+	e := strings.IndexByte(string(key[s+1:]), '}')
+	if e <= 0 {
+		return nil
+	}
+	return key[s+1 : s+1+e]
+}
+
+// slot returns the Redis Cluster hash slot of key.
+func slot(key []byte) uint16 {
+	if tag := hashTag(key); tag != nil {
+		key = tag
+	}
+	return crc16(key) % 16384
+}
+
+func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for i := 0; i < 8; i++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}

@@ -1,0 +1,117 @@
+// Package metrics holds redback's Prometheus collectors for scheduled
+// backups, labelled by target (the name of the Redis server backed up).
+//
+// Default registers them once on prometheus.DefaultRegisterer, which the
+// API's /metrics serves; tests use New with their own registry.
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the collectors. Its methods are safe for concurrent use.
+type Metrics struct {
+	lastSuccess *prometheus.GaugeVec
+	lastAttempt *prometheus.GaugeVec
+	duration    *prometheus.GaugeVec
+	size        *prometheus.GaugeVec
+	keys        *prometheus.GaugeVec
+	runs        *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
+	nextRun     *prometheus.GaugeVec
+	pruned      *prometheus.CounterVec
+
+	mu        sync.Mutex
+	successes map[string]time.Time
+}
+
+// New creates the collectors and registers them on reg (none when nil).
+func New(reg prometheus.Registerer) *Metrics {
+	g := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "redback", Name: name, Help: help}, []string{"target"})
+	}
+	c := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "redback", Name: name, Help: help}, append([]string{"target"}, labels...))
+	}
+	m := &Metrics{
+		lastSuccess: g("backup_last_success_timestamp_seconds", "Unix time of the last successful backup."),
+		lastAttempt: g("backup_last_attempt_timestamp_seconds", "Unix time of the last backup attempt."),
+		duration:    g("backup_last_duration_seconds", "Duration of the last successful backup."),
+		size:        g("backup_last_size_bytes", "Size of the last successful backup's archive."),
+		keys:        g("backup_last_keys", "Keys in the last successful backup."),
+		runs:        c("backup_runs_total", "Scheduled backups started."),
+		failures:    c("backup_failures_total", "Scheduled backups that failed."),
+		skipped:     c("scheduler_skipped_ticks_total", "Scheduled ticks that did not start a backup (reason: running, busy, lease, done).", "reason"),
+		nextRun:     g("scheduler_next_run_timestamp_seconds", "Unix time of the next scheduled backup."),
+		pruned:      c("retention_deleted_total", "Archives deleted by retention after scheduled backups."),
+		successes:   map[string]time.Time{},
+	}
+	if reg != nil {
+		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned)
+	}
+	return m
+}
+
+var (
+	defaultOnce sync.Once
+	defaultM    *Metrics
+)
+
+// Default returns the collectors registered on prometheus.DefaultRegisterer
+// (registered on first use).
+func Default() *Metrics {
+	defaultOnce.Do(func() { defaultM = New(prometheus.DefaultRegisterer) })
+	return defaultM
+}
+
+// Target makes a target's series exist (at zero) before its first backup,
+// so that alerts on absent or zero series work from the start.
+func (m *Metrics) Target(target string) {
+	m.runs.WithLabelValues(target)
+	m.failures.WithLabelValues(target)
+	m.pruned.WithLabelValues(target)
+}
+
+// Started counts a backup attempt at t.
+func (m *Metrics) Started(target string, t time.Time) {
+	m.runs.WithLabelValues(target).Inc()
+	m.lastAttempt.WithLabelValues(target).Set(unix(t))
+}
+
+// Succeeded records a successful backup that ended at end.
+func (m *Metrics) Succeeded(target string, end time.Time, duration time.Duration, size, keys int64) {
+	m.lastSuccess.WithLabelValues(target).Set(unix(end))
+	m.duration.WithLabelValues(target).Set(duration.Seconds())
+	m.size.WithLabelValues(target).Set(float64(size))
+	m.keys.WithLabelValues(target).Set(float64(keys))
+	m.mu.Lock()
+	m.successes[target] = end
+	m.mu.Unlock()
+}
+
+// Failed counts a failed backup.
+func (m *Metrics) Failed(target string) { m.failures.WithLabelValues(target).Inc() }
+
+// Skipped counts a tick that started no backup.
+func (m *Metrics) Skipped(target, reason string) { m.skipped.WithLabelValues(target, reason).Inc() }
+
+// NextRun records when the next backup is due.
+func (m *Metrics) NextRun(target string, t time.Time) { m.nextRun.WithLabelValues(target).Set(unix(t)) }
+
+// Pruned counts archives deleted by retention.
+func (m *Metrics) Pruned(target string, n int) { m.pruned.WithLabelValues(target).Add(float64(n)) }
+
+// LastSuccess returns when the last backup of target recorded here
+// succeeded (for readiness checks); ok is false before the first one.
+func (m *Metrics) LastSuccess(target string) (t time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok = m.successes[target]
+	return t, ok
+}
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

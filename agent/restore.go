@@ -1,0 +1,304 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/sinks"
+)
+
+// RestoreOptions tune one restore.
+type RestoreOptions struct {
+	Overwrite bool
+	DryRun    bool
+	// TTL is "relative" or "absolute"; empty takes restore.ttl.
+	TTL string
+	// DBMap maps an archive database to a target database.
+	DBMap map[int]int
+	// Identities decrypt age archives.
+	Identities []age.Identity
+	// AllowEviction: see config.Restore.AllowEviction.
+	AllowEviction bool
+	// NoPrecheck skips reading the whole archive before the first write.
+	NoPrecheck bool
+	Progress   func(engine.Progress)
+}
+
+// Restore writes the keys of archive name into the server. Before it writes
+// anything it checks the whole archive (its recorded SHA-256, or a full read
+// when none is recorded), so that a corrupt or truncated archive, or a wrong
+// key, changes nothing. With Overwrite off no existing key is touched.
+func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (res RestoreResult, err error) {
+	res = RestoreResult{Filename: name, DryRun: o.DryRun, Overwrite: o.Overwrite}
+	start := s.now()
+	defer func() {
+		res.DurationSeconds = roundSeconds(s.now().Sub(start))
+		if err != nil {
+			res.Success = false
+			res.Error = err.Error()
+			s.log.Error("restore failed", "file", name, "err", err)
+		}
+	}()
+	if err := sinks.ValidateName(name); err != nil {
+		res.Filename = ""
+		return res, translate(err)
+	}
+	ttlName := o.TTL
+	if ttlName == "" {
+		ttlName = s.cfg.Restore.TTL
+	}
+	ttl, err := engine.ParseTTLMode(ttlName)
+	if err != nil {
+		return res, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	release := s.hold(name)
+	defer release()
+
+	info, err := s.sink.Stat(ctx, name)
+	if err != nil {
+		return res, translate(err)
+	}
+	if !o.NoPrecheck {
+		if err := s.precheck(ctx, info, o.Identities); err != nil {
+			return res, err
+		}
+	}
+	if !o.DryRun {
+		if err := engine.CheckTarget(ctx, s.redis, o.AllowEviction || s.cfg.Restore.AllowEviction); err != nil {
+			return res, err
+		}
+	}
+
+	rc, _, err := s.sink.Open(ctx, name)
+	if err != nil {
+		return res, translate(err)
+	}
+	defer rc.Close()
+	plain, _, err := s.decoder(name, rc, o.Identities)
+	if err != nil {
+		return res, err
+	}
+	rd := codec.NewReader(plain)
+	hdr, err := rd.Header()
+	if err != nil {
+		return res, translate(err)
+	}
+	dbmap := map[int]int{}
+	if hdr.FormatVersion == 0 {
+		// A seed archive holds the one database its tool was connected to:
+		// it goes to the database of the target URL.
+		dbmap[0] = s.redis.DB
+	}
+	for from, to := range o.DBMap {
+		dbmap[from] = to
+	}
+	r := engine.NewRestorer(s.redis, engine.RestoreOptions{
+		Overwrite:     o.Overwrite,
+		DryRun:        o.DryRun,
+		TTL:           ttl,
+		DBMap:         dbmap,
+		ArchiveTime:   hdr.CreatedAt,
+		BatchKeys:     s.cfg.Restore.BatchKeys,
+		Workers:       s.cfg.Restore.Workers,
+		MaxErrors:     s.cfg.Restore.MaxErrors,
+		KeysPerSecond: s.cfg.Restore.KeysPerSecond,
+		Progress:      o.Progress,
+	})
+	st, rerr := r.Restore(ctx, rd)
+	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
+	res.ExpiredCount = st.Expired
+	res.Errors = st.Messages
+	if rerr != nil {
+		return res, translate(rerr)
+	}
+	res.Success = st.Errors == 0
+	s.log.Info("restore complete", "file", name, "restored", st.Restored, "skipped", st.Skipped,
+		"errors", st.Errors, "total", st.Total, "dry_run", o.DryRun, "overwrite", o.Overwrite)
+	if st.Errors > 0 {
+		return res, fmt.Errorf("%d of %d keys failed; the first: %s", st.Errors, st.Total, first(st.Messages))
+	}
+	return res, nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// decoder peels the archive's layers and checks them against its name.
+func (s *Service) decoder(name string, r io.Reader, ids []age.Identity) (io.Reader, codec.Layers, error) {
+	plain, layers, err := codec.NewDecoder(r, codec.DecodeOptions{Identities: ids})
+	if err != nil {
+		return nil, layers, translate(err)
+	}
+	want := codec.LayersFromName(name)
+	if want != layers {
+		return nil, layers, fmt.Errorf("%w: %s: its content (gzip %v, age %v) does not match its name", ErrInvalid, name, layers.Gzip, layers.Age)
+	}
+	return plain, layers, nil
+}
+
+// precheck proves the archive whole before a restore writes: by its
+// recorded SHA-256 when there is one (and then only the age header is
+// checked against the identities), else by reading it end to end.
+func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Identity) error {
+	if info.Manifest != nil && info.Manifest.SHA256 != "" {
+		rc, _, err := s.sink.Open(ctx, info.Name)
+		if err != nil {
+			return translate(err)
+		}
+		defer rc.Close()
+		h := newCountingHash(rc)
+		if _, err := io.Copy(io.Discard, h); err != nil {
+			return fmt.Errorf("read archive: %w", translate(err))
+		}
+		if got := h.sum(); got != info.Manifest.SHA256 {
+			return fmt.Errorf("%w: %s: SHA-256 %s differs from the recorded %s: the archive is damaged", ErrInvalid, info.Name, got, info.Manifest.SHA256)
+		}
+		if info.Encrypted {
+			// Check the key now, before any write.
+			rc2, _, err := s.sink.Open(ctx, info.Name)
+			if err != nil {
+				return translate(err)
+			}
+			defer rc2.Close()
+			if _, _, err := s.decoder(info.Name, rc2, ids); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := s.readWhole(ctx, info.Name, ids)
+	return err
+}
+
+// readWhole reads an archive end to end without touching Redis.
+func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity) (VerifyResult, error) {
+	v := VerifyResult{Filename: name}
+	rc, info, err := s.sink.Open(ctx, name)
+	if err != nil {
+		return v, translate(err)
+	}
+	defer rc.Close()
+	h := newCountingHash(rc)
+	plain, layers, err := s.decoder(name, h, ids)
+	if err != nil {
+		return v, err
+	}
+	v.Compressed, v.Encrypted = layers.Gzip, layers.Age
+	rd := codec.NewReader(plain)
+	hdr, err := rd.Header()
+	if err != nil {
+		return v, translate(err)
+	}
+	v.FormatVersion = hdr.FormatVersion
+	for {
+		if err := ctx.Err(); err != nil {
+			return v, err
+		}
+		c, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return v, translate(err)
+		}
+		rd.Release(c)
+	}
+	// Drain what follows the JSON (nothing, or gzip's trailer) so that the
+	// hash covers the whole object.
+	if _, err := io.Copy(io.Discard, plain); err != nil {
+		return v, translate(err)
+	}
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return v, fmt.Errorf("read archive: %w", translate(err))
+	}
+	tr := rd.Trailer()
+	v.KeysCount = tr.KeysCount
+	v.KeysPerDB = dbCounts(tr.KeysPerDB)
+	v.Size = h.n
+	v.SHA256 = h.sum()
+	if m := info.Manifest; m != nil && m.SHA256 != "" {
+		v.ChecksumStored = true
+		if m.SHA256 != v.SHA256 {
+			return v, fmt.Errorf("%w: %s: SHA-256 %s differs from the recorded %s", ErrInvalid, name, v.SHA256, m.SHA256)
+		}
+		if m.KeysCount != v.KeysCount {
+			return v, fmt.Errorf("%w: %s: %d keys, the manifest records %d", ErrInvalid, name, v.KeysCount, m.KeysCount)
+		}
+	}
+	return v, nil
+}
+
+// Verify reads an archive end to end (decrypt, gunzip, parse, count,
+// checksum) without touching Redis, and records the success in its manifest
+// (creating one for an archive copied in by hand).
+func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (VerifyResult, error) {
+	if err := sinks.ValidateName(name); err != nil {
+		err = translate(err)
+		return VerifyResult{Error: err.Error()}, err
+	}
+	release := s.hold(name)
+	defer release()
+	v, err := s.readWhole(ctx, name, ids)
+	if err != nil {
+		v.Error = err.Error()
+		return v, err
+	}
+	v.Success = true
+	info, err := s.sink.Stat(ctx, name)
+	if err != nil {
+		return v, translate(err)
+	}
+	now := s.now().UTC()
+	m := sinks.Manifest{}
+	if info.Manifest != nil {
+		m = *info.Manifest
+	} else {
+		ni, _ := sinks.ParseName(name)
+		m = sinks.Manifest{Name: name, Size: v.Size, SHA256: v.SHA256, KeysCount: v.KeysCount,
+			FormatVersion: v.FormatVersion, Compressed: v.Compressed, Encrypted: v.Encrypted, CreatedAt: ni.Time}
+		v.ChecksumStored = false
+	}
+	m.VerifiedAt = &now
+	if err := s.sink.WriteManifest(ctx, m); err != nil {
+		return v, fmt.Errorf("record verification: %w", translate(err))
+	}
+	s.log.Info("archive verified", "file", name, "keys", v.KeysCount, "sha256", v.SHA256)
+	return v, nil
+}
+
+// ParseDBMap parses "FROM:TO" pairs.
+func ParseDBMap(pairs []string) (map[int]int, error) {
+	m := map[int]int{}
+	for _, p := range pairs {
+		a, b, ok := strings.Cut(p, ":")
+		if !ok {
+			return nil, fmt.Errorf("%w: --db %q: want FROM:TO, e.g. 0:5", ErrInvalid, p)
+		}
+		from, err1 := strconv.Atoi(a)
+		to, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil || from < 0 || to < 0 {
+			return nil, fmt.Errorf("%w: --db %q: want FROM:TO database numbers", ErrInvalid, p)
+		}
+		if _, dup := m[from]; dup {
+			return nil, fmt.Errorf("%w: --db: database %d mapped twice", ErrInvalid, from)
+		}
+		m[from] = to
+	}
+	return m, nil
+}

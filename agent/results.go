@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+// The result types below are the JSON bodies of the API and of the command
+// line's --json output: the seed's fields first, with its names, types and
+// units (size in bytes, size_mb rounded to 2 places, created_at ISO 8601),
+// then redback's own.
+
+// BackupResult answers POST /api/backup/create and `redback backup`.
+type BackupResult struct {
+	Success    bool    `json:"success"`
+	Filename   string  `json:"filename,omitempty"`
+	Filepath   string  `json:"filepath,omitempty"`
+	Size       int64   `json:"size"`
+	SizeMB     float64 `json:"size_mb"`
+	Timestamp  string  `json:"timestamp,omitempty"`
+	KeysCount  int64   `json:"keys_count"`
+	Compressed bool    `json:"compressed"`
+
+	Encrypted       bool             `json:"encrypted"`
+	SHA256          string           `json:"sha256,omitempty"`
+	CreatedAt       string           `json:"created_at,omitempty"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	KeysPerDB       map[string]int64 `json:"keys_per_db,omitempty"`
+	Vanished        int64            `json:"vanished_keys"`
+	Verified        bool             `json:"verified"`
+	Error           string           `json:"error,omitempty"`
+}
+
+// BackupInfo is one archive in a list.
+type BackupInfo struct {
+	Filename   string  `json:"filename"`
+	Filepath   string  `json:"filepath"`
+	Size       int64   `json:"size"`
+	SizeMB     float64 `json:"size_mb"`
+	CreatedAt  string  `json:"created_at"`
+	Timestamp  string  `json:"timestamp"`
+	Compressed bool    `json:"compressed"`
+
+	Encrypted  bool   `json:"encrypted"`
+	KeysCount  *int64 `json:"keys_count,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	Verified   bool   `json:"verified"`
+	VerifiedAt string `json:"verified_at,omitempty"`
+}
+
+// ListResult answers GET /api/backup/list and `redback list`.
+type ListResult struct {
+	Backups []BackupInfo `json:"backups"`
+}
+
+// BackupRef names one archive in stats.
+type BackupRef struct {
+	Filename  string `json:"filename"`
+	CreatedAt string `json:"created_at"`
+}
+
+// StatsResult answers GET /api/backup/stats and `redback stats`.
+type StatsResult struct {
+	TotalBackups int        `json:"total_backups"`
+	TotalSize    int64      `json:"total_size"`
+	TotalSizeMB  float64    `json:"total_size_mb"`
+	LatestBackup *BackupRef `json:"latest_backup"`
+	OldestBackup *BackupRef `json:"oldest_backup"`
+
+	Storage       string `json:"storage"`
+	VerifiedCount int    `json:"verified_backups"`
+}
+
+// RestoreResult answers POST /api/backup/restore and `redback restore`.
+type RestoreResult struct {
+	Success       bool   `json:"success"`
+	Filename      string `json:"filename"`
+	RestoredCount int64  `json:"restored_count"`
+	SkippedCount  int64  `json:"skipped_count"`
+	ErrorCount    int64  `json:"error_count"`
+	TotalKeys     int64  `json:"total_keys"`
+
+	ExpiredCount    int64    `json:"expired_count"`
+	DryRun          bool     `json:"dry_run"`
+	Overwrite       bool     `json:"overwrite"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	Errors          []string `json:"errors,omitempty"`
+	Error           string   `json:"error,omitempty"`
+}
+
+// DeleteResult answers DELETE /api/backup/delete/{filename} and `redback delete`.
+type DeleteResult struct {
+	Success  bool   `json:"success"`
+	Filename string `json:"filename"`
+	Error    string `json:"error,omitempty"`
+}
+
+// VerifyResult answers `redback verify`.
+type VerifyResult struct {
+	Success        bool             `json:"success"`
+	Filename       string           `json:"filename"`
+	Size           int64            `json:"size"`
+	SHA256         string           `json:"sha256"`
+	ChecksumStored bool             `json:"checksum_recorded"`
+	KeysCount      int64            `json:"keys_count"`
+	KeysPerDB      map[string]int64 `json:"keys_per_db,omitempty"`
+	FormatVersion  int              `json:"format_version"`
+	Compressed     bool             `json:"compressed"`
+	Encrypted      bool             `json:"encrypted"`
+	Error          string           `json:"error,omitempty"`
+}
+
+// PruneResult answers `redback prune`.
+type PruneResult struct {
+	Success bool     `json:"success"`
+	DryRun  bool     `json:"dry_run"`
+	Keep    int      `json:"keep"`
+	Kept    []string `json:"kept"`
+	Deleted []string `json:"deleted"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Errors callers test for (the API maps them to status codes, the command
+// line to exit codes).
+var (
+	// ErrInvalid is bad input: a name that is no archive name, a corrupt,
+	// truncated or undecryptable archive, a bad option.
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotFound is an archive that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBusy is a backup or restore refused because another one runs.
+	ErrBusy = errors.New("busy")
+)
+
+func sizeMB(n int64) float64 { return math.Round(float64(n)/(1<<20)*100) / 100 }
+
+// isoUTC formats t as the API's created_at: UTC, seconds, with Z.
+func isoUTC(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

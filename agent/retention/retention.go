@@ -1,0 +1,197 @@
+// Package retention decides which backup archives to keep. It is pure: it
+// reads no storage and deletes nothing; callers act on its decisions.
+//
+// The rules follow restic's "forget": an archive is kept when any rule keeps
+// it. Archives are ordered by creation time (never by name), only complete
+// archives count towards a rule, and the newest complete archive is always
+// kept, whatever the policy says.
+package retention
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/sinks"
+)
+
+// Policy says what to keep. The zero Policy keeps everything.
+type Policy struct {
+	// Last keeps the newest Last complete archives.
+	Last int
+	// Daily, Weekly, Monthly and Yearly keep the newest archive of each of
+	// the newest N calendar days, ISO weeks, months and years that hold a
+	// complete archive: a period without one does not use up a slot.
+	Daily, Weekly, Monthly, Yearly int
+	// Within keeps every complete archive created less than Within before now.
+	Within time.Duration
+	// Location is the time zone of days, weeks, months and years
+	// (nil: UTC).
+	Location *time.Location
+}
+
+// FromConfig returns the policy of agent.yaml's retention section; periods
+// are counted in loc.
+func FromConfig(r config.Retention, loc *time.Location) Policy {
+	return Policy{
+		Last: r.KeepLast, Daily: r.KeepDaily, Weekly: r.KeepWeekly, Monthly: r.KeepMonthly,
+		Yearly: r.KeepYearly, Within: r.KeepWithin, Location: loc,
+	}
+}
+
+// IsZero reports whether the policy has no rule (it then keeps everything).
+func (p Policy) IsZero() bool {
+	return p.Last <= 0 && p.Daily <= 0 && p.Weekly <= 0 && p.Monthly <= 0 && p.Yearly <= 0 && p.Within <= 0
+}
+
+// Validate refuses negative counts and durations.
+func (p Policy) Validate() error {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"keep_last", p.Last}, {"keep_daily", p.Daily}, {"keep_weekly", p.Weekly}, {"keep_monthly", p.Monthly}, {"keep_yearly", p.Yearly}} {
+		if f.n < 0 {
+			return fmt.Errorf("retention.%s: %d is negative", f.name, f.n)
+		}
+	}
+	if p.Within < 0 {
+		return fmt.Errorf("retention.keep_within: %v is negative", p.Within)
+	}
+	return nil
+}
+
+// Archive is what the policy needs to know of an archive.
+type Archive struct {
+	Name    string
+	Created time.Time
+	// Complete is true for an archive whose completion was recorded (it has
+	// a manifest). Other archives (copied in by hand, or whose manifest was
+	// never written) do not count towards any rule and are never deleted.
+	Complete bool
+}
+
+// FromInfos converts a sink listing.
+func FromInfos(infos []sinks.Info) []Archive {
+	out := make([]Archive, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, Archive{Name: in.Name, Created: in.Created, Complete: in.Manifest != nil})
+	}
+	return out
+}
+
+// Decision is the verdict on one archive.
+type Decision struct {
+	Name    string
+	Created time.Time
+	Keep    bool
+	// Reasons says why an archive is kept ("last 3/7", "daily 2026-03-01",
+	// "newest complete archive", ...) or, for one to delete, "no rule keeps it".
+	Reasons []string
+}
+
+// Plan decides, for every archive, whether the policy keeps it. The result
+// is ordered oldest first (by creation time, then name). now is used by
+// Within only. Plan does not modify archives.
+func Plan(archives []Archive, p Policy, now time.Time) []Decision {
+	sorted := append([]Archive(nil), archives...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		return a.Name < b.Name
+	})
+	out := make([]Decision, len(sorted))
+	for i, a := range sorted {
+		out[i] = Decision{Name: a.Name, Created: a.Created}
+	}
+	keep := func(i int, why string) {
+		out[i].Keep = true
+		out[i].Reasons = append(out[i].Reasons, why)
+	}
+
+	// Newest first, complete only.
+	var idx []int
+	for i := len(sorted) - 1; i >= 0; i-- {
+		if sorted[i].Complete {
+			idx = append(idx, i)
+		}
+	}
+	if p.IsZero() {
+		for i := range out {
+			keep(i, "no retention rule")
+		}
+		return out
+	}
+	loc := p.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	if len(idx) > 0 {
+		keep(idx[0], "newest complete archive")
+	}
+	for n, i := range idx {
+		if n < p.Last {
+			keep(i, fmt.Sprintf("last %d/%d", n+1, p.Last))
+		}
+	}
+	if p.Within > 0 {
+		for _, i := range idx {
+			if now.Sub(sorted[i].Created) < p.Within {
+				keep(i, fmt.Sprintf("within %v", p.Within))
+			}
+		}
+	}
+	buckets := []struct {
+		name  string
+		n     int
+		label func(t time.Time) string
+	}{
+		{"daily", p.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{"weekly", p.Weekly, func(t time.Time) string {
+			y, w := t.ISOWeek()
+			return fmt.Sprintf("%04d-W%02d", y, w)
+		}},
+		{"monthly", p.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+		{"yearly", p.Yearly, func(t time.Time) string { return t.Format("2006") }},
+	}
+	for _, b := range buckets {
+		if b.n <= 0 {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, i := range idx {
+			if len(seen) >= b.n {
+				break
+			}
+			l := b.label(sorted[i].Created.In(loc))
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			keep(i, b.name+" "+l)
+		}
+	}
+	for i, a := range sorted {
+		if !a.Complete {
+			keep(i, "incomplete: not counted, never pruned")
+		} else if !out[i].Keep {
+			out[i].Reasons = []string{"no rule keeps it"}
+		}
+	}
+	return out
+}
+
+// Split returns the names to keep and to delete, oldest first.
+func Split(ds []Decision) (keep, del []string) {
+	keep, del = []string{}, []string{}
+	for _, d := range ds {
+		if d.Keep {
+			keep = append(keep, d.Name)
+		} else {
+			del = append(del, d.Name)
+		}
+	}
+	return keep, del
+}

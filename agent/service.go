@@ -1,0 +1,476 @@
+// Package agent ties redback together: it backs a Redis server up into a
+// sink, lists, verifies, restores, deletes and prunes archives. The command
+// line and the HTTP API call the same methods and print the same results.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/sinks"
+)
+
+// Service performs backups and restores of one Redis server into one sink.
+// Its methods are safe for concurrent use; one backup or restore runs at a
+// time (another gets ErrBusy).
+type Service struct {
+	cfg        config.Config
+	redis      *redis.Options
+	sink       *sinks.Sink
+	log        *slog.Logger
+	recipients []age.Recipient
+	now        func() time.Time
+
+	run       sync.Mutex // held by the running backup or restore
+	readersMu sync.Mutex
+	readers   map[string]int // archive name -> open readers (prune spares them)
+}
+
+// New opens the sink and checks the configuration. The caller must Close
+// the Service.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opt, err := engine.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: redis.url: %v", ErrInvalid, err)
+	}
+	rcps, err := loadRecipients(cfg.Backup.Encrypt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backup.encrypt: %v", ErrInvalid, err)
+	}
+	sink, err := sinks.Open(ctx, cfg.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return &Service{cfg: cfg, redis: opt, sink: sink, log: log, recipients: rcps, now: time.Now}, nil
+}
+
+// Close releases the sink.
+func (s *Service) Close() error { return s.sink.Close() }
+
+// Config returns the configuration the Service runs with.
+func (s *Service) Config() config.Config { return s.cfg }
+
+// Sink returns the storage the Service writes to.
+func (s *Service) Sink() *sinks.Sink { return s.sink }
+
+// RedisOptions returns the client options of the Redis server.
+func (s *Service) RedisOptions() *redis.Options { return s.redis }
+
+func (s *Service) lock() (func(), error) {
+	if !s.run.TryLock() {
+		return nil, fmt.Errorf("%w: a backup or restore is already running", ErrBusy)
+	}
+	return s.run.Unlock, nil
+}
+
+// filepath is the seed's "filepath": the folder (or URL) and the name.
+func (s *Service) filepath(name string) string {
+	loc := s.cfg.Storage
+	if strings.Contains(loc, "://") {
+		return strings.TrimSuffix(loc, "/") + "/" + name
+	}
+	return path.Join(loc, name)
+}
+
+// translate maps errors of the packages below to the agent's kinds.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sinks.ErrInvalidName), errors.Is(err, codec.ErrCorrupt),
+		errors.Is(err, codec.ErrWrongKey), errors.Is(err, codec.ErrEncrypted),
+		errors.Is(err, codec.ErrNewerFormat):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	case errors.Is(err, sinks.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+// BackupOptions tune one backup.
+type BackupOptions struct {
+	// Compress overrides backup.compress when set.
+	Compress *bool
+	// Progress is called as the dump goes.
+	Progress func(engine.Progress)
+}
+
+// Backup dumps the server into a new archive. The archive is listed only
+// once complete; on any error nothing is left behind.
+func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult, err error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return BackupResult{Error: err.Error()}, err
+	}
+	defer unlock()
+	start := s.now()
+	compress := s.cfg.Backup.Compress
+	if o.Compress != nil {
+		compress = *o.Compress
+	}
+	encrypted := len(s.recipients) > 0
+	defer func() {
+		if err != nil {
+			res = BackupResult{Error: err.Error()}
+			s.log.Error("backup failed", "err", err)
+		}
+	}()
+
+	facts, err := engine.Inspect(ctx, s.redis)
+	if err != nil {
+		return res, err
+	}
+	name, created, err := s.freshName(ctx, compress, encrypted)
+	if err != nil {
+		return res, err
+	}
+	sw, err := s.sink.Create(ctx, name)
+	if err != nil {
+		return res, translate(err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = sw.Abort()
+		}
+	}()
+	enc, err := codec.NewEncoder(sw, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
+	if err != nil {
+		return res, err
+	}
+	dumper := engine.NewDumper(s.redis, engine.DumpOptions{
+		Databases:      s.cfg.Redis.Databases,
+		ScanCount:      s.cfg.Backup.ScanCount,
+		Workers:        s.cfg.Backup.Workers,
+		KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
+		BytesPerSecond: s.cfg.Backup.BytesPerSecond,
+		Progress:       o.Progress,
+	})
+	dbs := s.cfg.Redis.Databases
+	if len(dbs) == 0 {
+		dbs = facts.Databases()
+	}
+	cw := codec.NewWriter(enc, codec.Header{
+		Timestamp: created.Format("20060102_150405"),
+		CreatedAt: created,
+		Source: codec.Source{
+			RedisVersion: facts.RedisVersion, Role: facts.Role, Mode: facts.Mode, Databases: dbs,
+		},
+	})
+	st, err := dumper.Dump(ctx, facts, cw)
+	if err != nil {
+		return res, fmt.Errorf("dump: %w", err)
+	}
+	trailer, err := cw.Close()
+	if err != nil {
+		return res, fmt.Errorf("write archive: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return res, fmt.Errorf("write archive: %w", err)
+	}
+	m, err := sw.Commit(sinks.Manifest{
+		KeysCount:     trailer.KeysCount,
+		FormatVersion: codec.FormatVersion,
+		Compressed:    compress,
+		Encrypted:     encrypted,
+		Recipients:    recipientNames(s.recipients),
+		CreatedAt:     created,
+		CompletedAt:   trailer.CompletedAt,
+		Source: map[string]string{
+			"redis_version": facts.RedisVersion, "role": facts.Role, "mode": facts.Mode,
+		},
+	})
+	if err != nil {
+		return res, fmt.Errorf("store archive: %w", translate(err))
+	}
+	committed = true
+	res = BackupResult{
+		Success:         true,
+		Filename:        name,
+		Filepath:        s.filepath(name),
+		Size:            m.Size,
+		SizeMB:          sizeMB(m.Size),
+		Timestamp:       created.Format("20060102_150405"),
+		KeysCount:       trailer.KeysCount,
+		Compressed:      compress,
+		Encrypted:       encrypted,
+		SHA256:          m.SHA256,
+		CreatedAt:       created.Format("2006-01-02T15:04:05.000000Z"),
+		DurationSeconds: roundSeconds(s.now().Sub(start)),
+		KeysPerDB:       dbCounts(trailer.KeysPerDB),
+		Vanished:        st.Vanished,
+	}
+	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
+		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates)
+	if s.cfg.Backup.VerifyAfter && !encrypted {
+		// Encrypted archives need an identity, which the agent does not hold.
+		v, verr := s.Verify(ctx, name, nil)
+		if verr != nil {
+			return res, fmt.Errorf("verify after backup: %w", verr)
+		}
+		res.Verified = v.Success
+	}
+	return res, nil
+}
+
+// freshName returns an archive name for now that no archive has: two
+// backups in one second wait for the next second rather than share a name.
+func (s *Service) freshName(ctx context.Context, compress, encrypted bool) (string, time.Time, error) {
+	for i := 0; i < 5; i++ {
+		t := s.now().UTC()
+		taken := false
+		for _, c := range []bool{false, true} {
+			for _, e := range []bool{false, true} {
+				_, err := s.sink.Stat(ctx, sinks.NewName(t, c, e))
+				if err == nil {
+					taken = true
+				} else if !errors.Is(err, sinks.ErrNotFound) {
+					return "", time.Time{}, translate(err)
+				}
+			}
+		}
+		if !taken {
+			return sinks.NewName(t, compress, encrypted), t, nil
+		}
+		wait := t.Truncate(time.Second).Add(time.Second).Sub(s.now().UTC())
+		select {
+		case <-time.After(wait + time.Millisecond):
+		case <-ctx.Done():
+			return "", time.Time{}, ctx.Err()
+		}
+	}
+	return "", time.Time{}, errors.New("no free archive name: the clock does not advance")
+}
+
+func roundSeconds(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+
+func dbCounts(m map[int]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for db, n := range m {
+		out[strconv.Itoa(db)] = n
+	}
+	return out
+}
+
+// List returns the archives, oldest first.
+func (s *Service) List(ctx context.Context) (ListResult, error) {
+	infos, err := s.sink.List(ctx)
+	if err != nil {
+		return ListResult{}, translate(err)
+	}
+	out := ListResult{Backups: make([]BackupInfo, 0, len(infos))}
+	for _, in := range infos {
+		out.Backups = append(out.Backups, s.info(in))
+	}
+	return out, nil
+}
+
+func (s *Service) info(in sinks.Info) BackupInfo {
+	b := BackupInfo{
+		Filename:   in.Name,
+		Filepath:   s.filepath(in.Name),
+		Size:       in.Size,
+		SizeMB:     sizeMB(in.Size),
+		CreatedAt:  isoUTC(in.Created),
+		Timestamp:  in.Created.UTC().Format("20060102_150405"),
+		Compressed: in.Compressed,
+		Encrypted:  in.Encrypted,
+	}
+	if ni, err := sinks.ParseName(in.Name); err == nil {
+		b.Timestamp = ni.Time.Format("20060102_150405")
+	}
+	if m := in.Manifest; m != nil {
+		n := m.KeysCount
+		b.KeysCount = &n
+		b.SHA256 = m.SHA256
+		if m.VerifiedAt != nil {
+			b.Verified = true
+			b.VerifiedAt = isoUTC(*m.VerifiedAt)
+		}
+	}
+	return b
+}
+
+// Stats summarises the archives.
+func (s *Service) Stats(ctx context.Context) (StatsResult, error) {
+	infos, err := s.sink.List(ctx)
+	if err != nil {
+		return StatsResult{}, translate(err)
+	}
+	st := StatsResult{TotalBackups: len(infos), Storage: s.sink.String()}
+	for _, in := range infos {
+		st.TotalSize += in.Size
+		if in.Manifest != nil && in.Manifest.VerifiedAt != nil {
+			st.VerifiedCount++
+		}
+	}
+	st.TotalSizeMB = sizeMB(st.TotalSize)
+	if len(infos) > 0 {
+		o, l := infos[0], infos[len(infos)-1]
+		st.OldestBackup = &BackupRef{Filename: o.Name, CreatedAt: isoUTC(o.Created)}
+		st.LatestBackup = &BackupRef{Filename: l.Name, CreatedAt: isoUTC(l.Created)}
+	}
+	return st, nil
+}
+
+// Open opens an archive for reading (a download). Prune spares an archive
+// while it is open. The caller closes the reader.
+func (s *Service) Open(ctx context.Context, name string) (io.ReadCloser, sinks.Info, error) {
+	if err := sinks.ValidateName(name); err != nil {
+		return nil, sinks.Info{}, translate(err)
+	}
+	release := s.hold(name)
+	rc, info, err := s.sink.Open(ctx, name)
+	if err != nil {
+		release()
+		return nil, sinks.Info{}, translate(err)
+	}
+	return &heldReader{ReadCloser: rc, release: release}, info, nil
+}
+
+// OpenRange opens part of an archive (HTTP Range requests).
+func (s *Service) OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	if err := sinks.ValidateName(name); err != nil {
+		return nil, translate(err)
+	}
+	release := s.hold(name)
+	rc, err := s.sink.OpenRange(ctx, name, offset, length)
+	if err != nil {
+		release()
+		return nil, translate(err)
+	}
+	return &heldReader{ReadCloser: rc, release: release}, nil
+}
+
+// Stat describes one archive.
+func (s *Service) Stat(ctx context.Context, name string) (sinks.Info, error) {
+	if err := sinks.ValidateName(name); err != nil {
+		return sinks.Info{}, translate(err)
+	}
+	in, err := s.sink.Stat(ctx, name)
+	return in, translate(err)
+}
+
+type heldReader struct {
+	io.ReadCloser
+	release func()
+}
+
+func (h *heldReader) Close() error {
+	err := h.ReadCloser.Close()
+	h.release()
+	return err
+}
+
+// hold marks name as being read until the returned func is called.
+func (s *Service) hold(name string) func() {
+	s.readersMu.Lock()
+	defer s.readersMu.Unlock()
+	if s.readers == nil {
+		s.readers = map[string]int{}
+	}
+	s.readers[name]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.readersMu.Lock()
+			defer s.readersMu.Unlock()
+			if s.readers[name]--; s.readers[name] <= 0 {
+				delete(s.readers, name)
+			}
+		})
+	}
+}
+
+func (s *Service) inUse(name string) bool {
+	s.readersMu.Lock()
+	defer s.readersMu.Unlock()
+	return s.readers[name] > 0
+}
+
+// Delete removes an archive and its manifest.
+func (s *Service) Delete(ctx context.Context, name string) (DeleteResult, error) {
+	if err := sinks.ValidateName(name); err != nil {
+		err = translate(err)
+		return DeleteResult{Filename: "", Error: err.Error()}, err
+	}
+	if err := s.sink.Delete(ctx, name); err != nil {
+		err = translate(err)
+		return DeleteResult{Filename: name, Error: err.Error()}, err
+	}
+	s.log.Info("archive deleted", "file", name)
+	return DeleteResult{Success: true, Filename: name}, nil
+}
+
+// Prune deletes all but the keep newest archives (by creation time). It
+// never deletes the newest archive, nor one that is being read.
+func (s *Service) Prune(ctx context.Context, keep int, dryRun bool) (PruneResult, error) {
+	if keep < 1 {
+		err := fmt.Errorf("%w: keep must be at least 1 (the newest archive is never pruned)", ErrInvalid)
+		return PruneResult{Error: err.Error()}, err
+	}
+	infos, err := s.sink.List(ctx)
+	if err != nil {
+		err = translate(err)
+		return PruneResult{Error: err.Error()}, err
+	}
+	res := PruneResult{Success: true, DryRun: dryRun, Keep: keep, Kept: []string{}, Deleted: []string{}}
+	cut := max(len(infos)-keep, 0)
+	for i, in := range infos {
+		if i >= cut || s.inUse(in.Name) {
+			res.Kept = append(res.Kept, in.Name)
+			continue
+		}
+		if !dryRun {
+			if err := s.sink.Delete(ctx, in.Name); err != nil && !errors.Is(err, sinks.ErrNotFound) {
+				err = translate(err)
+				res.Success = false
+				res.Error = err.Error()
+				return res, err
+			}
+			s.log.Info("archive pruned", "file", in.Name)
+		}
+		res.Deleted = append(res.Deleted, in.Name)
+	}
+	return res, nil
+}
+
+// sha256Reader hashes what passes through it.
+type countingHash struct {
+	r io.Reader
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	n int64
+}
+
+func (c *countingHash) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+func newCountingHash(r io.Reader) *countingHash { return &countingHash{r: r, h: sha256.New()} }
+
+func (c *countingHash) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }

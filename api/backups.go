@@ -1,0 +1,120 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/redback-dev/redback/agent"
+	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent/jobs"
+)
+
+// createRequest is POST /api/backup/create's body (all optional).
+type createRequest struct {
+	// Compress overrides backup.compress (the seed's default: true).
+	Compress *bool `json:"compress"`
+	Async    bool  `json:"async"`
+}
+
+// createBackup takes a backup as a job: answered with the BackupResult
+// when done, or at once with 202 and the job id when async.
+func (s *Server) createBackup(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	return s.runJob(w, r, jobs.KindBackup, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+		res, err := s.svc.Backup(ctx, agent.BackupOptions{Compress: req.Compress, Progress: progressTo(report)})
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
+}
+
+// restoreRequest is POST /api/backup/restore's body.
+type restoreRequest struct {
+	Filename  string `json:"filename"`
+	Overwrite bool   `json:"overwrite"`
+	DryRun    bool   `json:"dry_run"`
+	// TTL is "relative" or "absolute" ("" takes restore.ttl).
+	TTL   string `json:"ttl"`
+	Async bool   `json:"async"`
+}
+
+// restore restores an archive as a job. With overwrite it needs a fresh
+// code as well as the token.
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
+	var req restoreRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	name, err := checkName(req.Filename)
+	if err != nil {
+		return err
+	}
+	if req.TTL != "" {
+		if _, err := engine.ParseTTLMode(req.TTL); err != nil {
+			return badRequest("ttl: want relative or absolute")
+		}
+	}
+	if _, err := s.svc.Stat(r.Context(), name); err != nil {
+		return err
+	}
+	if req.Overwrite {
+		if err := s.requireFreshCode(r); err != nil {
+			return err
+		}
+	}
+	o := agent.RestoreOptions{Overwrite: req.Overwrite, DryRun: req.DryRun, TTL: req.TTL, Identities: s.opt.Identities}
+	return s.runJob(w, r, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+		o.Progress = progressTo(report)
+		res, err := s.svc.Restore(ctx, name, o)
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
+}
+
+// deleteBackup deletes an archive; it needs a fresh code.
+func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	if err := s.requireFreshCode(r); err != nil {
+		return err
+	}
+	res, err := s.svc.Delete(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.svc.List(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) backupStats(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.svc.Stats(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// progressTo adapts the engine's progress reports to a job's.
+func progressTo(report func(jobs.Progress)) func(engine.Progress) {
+	return func(p engine.Progress) {
+		report(jobs.Progress{KeysDone: p.KeysDone, KeysTotal: p.KeysTotal, Bytes: p.Bytes})
+	}
+}

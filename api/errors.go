@@ -1,0 +1,119 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/redback-dev/redback/agent"
+	"github.com/redback-dev/redback/agent/jobs"
+	"github.com/redback-dev/redback/sinks"
+)
+
+// The API's own error kinds. Handlers return them (wrapped or not); the
+// adapter below turns every error into a status code.
+var (
+	errBadRequest   = errors.New("bad request")
+	errUnauthorized = errors.New("authentication required")
+	errForbidden    = errors.New("forbidden")
+	errNotFound     = errors.New("not found")
+	errTooLarge     = errors.New("request body too large")
+	errUnavailable  = errors.New("unavailable")
+	// errRangeNotSatisfiable: a download's Range lies beyond the archive.
+	errRangeNotSatisfiable = errors.New("range not satisfiable")
+)
+
+// limitedError is a request refused by a rate limit.
+type limitedError struct{ wait time.Duration }
+
+func (e *limitedError) Error() string {
+	return "too many failed codes: try again later"
+}
+
+// statusOf maps an error to its HTTP status code: the one place where the
+// agent's and the API's error kinds meet status codes.
+func statusOf(err error) int {
+	var lim *limitedError
+	switch {
+	case errors.As(err, &lim):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errRangeNotSatisfiable):
+		return http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBadRequest), errors.Is(err, agent.ErrInvalid), errors.Is(err, sinks.ErrInvalidName):
+		return http.StatusBadRequest
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errNotFound), errors.Is(err, agent.ErrNotFound), errors.Is(err, sinks.ErrNotFound),
+		errors.Is(err, jobs.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, agent.ErrBusy), errors.Is(err, jobs.ErrBusy), errors.Is(err, sinks.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, errUnavailable), errors.Is(err, jobs.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is every error's JSON body.
+type errorBody struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+	// JobID names the running job of a 409.
+	JobID string `json:"job_id,omitempty"`
+}
+
+// absPath matches what looks like an absolute file path after a blank,
+// quote, bracket or the start of the text ("redis://h/0" is not one).
+var absPath = regexp.MustCompile(`(^|[\s"'(\[=])(/[^\s"'()\[\],;]*)`)
+
+// publicMessage is the text of err that a client may see: its message with
+// anything that looks like a file system path replaced. The errors of the
+// packages below already hold no secret and no path; this is the backstop.
+func publicMessage(err error) string {
+	var lim *limitedError
+	if errors.As(err, &lim) {
+		return lim.Error()
+	}
+	return absPath.ReplaceAllString(err.Error(), "$1<path>")
+}
+
+// writeError answers with the error's status and {"success": false, ...}.
+// A 409 names the running job; a 429 says when to retry; a 401 asks for a
+// bearer token. Server errors are logged whole.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	body := errorBody{Error: publicMessage(err)}
+	var busy *jobs.BusyError
+	if errors.As(err, &busy) {
+		body.JobID = busy.ID
+	}
+	var lim *limitedError
+	if errors.As(err, &lim) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((lim.wait+time.Second-1)/time.Second)))
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="redback"`)
+	}
+	switch {
+	case code == http.StatusServiceUnavailable:
+		s.log.Warn("request refused", "route", routeName(r), "status", code, "err", err)
+	case code >= 500:
+		s.log.Error("request failed", "route", routeName(r), "status", code, "err", err)
+	}
+	writeJSON(w, code, body)
+}
+
+// badRequest wraps a message as a 400 error.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}

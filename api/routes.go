@@ -1,0 +1,62 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// handlerFunc is a handler that leaves its errors to the adapter.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routes builds the router. The router matches the encoded path and never
+// cleans it, so "..", "%2F" and the like reach the handlers, which refuse
+// them with 400, instead of being redirected or routed elsewhere.
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter().UseEncodedPath().SkipClean(true)
+	add := func(name, path string, a access, h handlerFunc, methods ...string) {
+		var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+		hh = s.guard(a, hh)
+		if a != public {
+			hh = s.audited(hh)
+		}
+		r.Handle(path, instrument(name, hh)).Methods(methods...).Name(name)
+	}
+
+	add("login", "/api/auth/login", public, s.login, http.MethodPost)
+	add("logout", "/api/auth/logout", readOnly, s.logout, http.MethodPost)
+
+	add("backup_create", "/api/backup/create", adminOnly, s.createBackup, http.MethodPost)
+	add("backup_list", "/api/backup/list", readOnly, s.listBackups, http.MethodGet)
+	add("backup_download", "/api/backup/download/{filename:.+}", readOnly, s.download, http.MethodGet, http.MethodHead)
+	add("backup_restore", "/api/backup/restore", adminOnly, s.restore, http.MethodPost)
+	add("backup_delete", "/api/backup/delete/{filename:.+}", adminOnly, s.deleteBackup, http.MethodDelete)
+	add("backup_stats", "/api/backup/stats", readOnly, s.backupStats, http.MethodGet)
+	add("redis_stats", "/api/stats", readOnly, s.redisStats, http.MethodGet)
+	add("job", "/api/jobs/{id}", readOnly, s.job, http.MethodGet)
+
+	add("healthz", "/healthz", public, s.healthz, http.MethodGet, http.MethodHead)
+	add("readyz", "/readyz", public, s.readyz, http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", instrument("metrics", promhttp.Handler())).Methods(http.MethodGet).Name("metrics")
+
+	r.NotFoundHandler = instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errNoRoute)
+	}))
+	r.MethodNotAllowedHandler = instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
+	}))
+	return s.recoverer(r)
+}
+
+// routeName is the name of the route r matched ("" when none).
+func routeName(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		return rt.GetName()
+	}
+	return ""
+}

@@ -1,0 +1,400 @@
+// Command bench measures redback against the server's own yardsticks on a
+// generated dataset, in one run, on throw-away redis-server processes:
+//
+//   - restore yardstick: `redis-cli --pipe` loading the dataset from a RESP file
+//   - backup yardstick: `redis-cli --rdb` (the server's own snapshot transfer)
+//   - redback backup and redback restore (as subprocesses: wall time, peak RSS)
+//   - the latency a concurrent client sees while the backup runs
+//
+// Results print as a table and as JSON (--json-out). See docs/PERFORMANCE.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"maps"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redback-dev/redback/internal/datagen"
+	"github.com/redback-dev/redback/internal/redistest"
+)
+
+// profiles are the datasets by name.
+var profiles = map[string]datagen.Spec{
+	"10k":  {Keys: 10_000, TTLPercent: 20, Binary: true, BigElements: 20_000, BigString: 1 << 20, Streams: 5, Seed: 1},
+	"100k": {Keys: 100_000, TTLPercent: 20, Binary: true, BigElements: 200_000, BigString: 32 << 20, Streams: 20, Seed: 1},
+	"1m":   {Keys: 1_000_000, TTLPercent: 20, Binary: true, BigElements: 250_000, BigString: 32 << 20, Streams: 100, Seed: 1},
+	// One key of 10 million elements of each collection type.
+	"bigkeys": {Keys: 1000, BigElements: 10_000_000, Seed: 1},
+}
+
+// Result is one profile's figures.
+type Result struct {
+	Profile          string  `json:"profile"`
+	Keys             int64   `json:"keys"`
+	RedisUsedMemory  int64   `json:"redis_used_memory_bytes"`
+	RESPFileBytes    int64   `json:"resp_file_bytes"`
+	PipeLoadSeconds  float64 `json:"yardstick_redis_cli_pipe_seconds"`
+	RDBSeconds       float64 `json:"yardstick_redis_cli_rdb_seconds"`
+	RDBBytes         int64   `json:"rdb_bytes"`
+	BackupSeconds    float64 `json:"backup_seconds"`
+	BackupKeysPerSec float64 `json:"backup_keys_per_second"`
+	BackupMBPerSec   float64 `json:"backup_redis_mb_per_second"`
+	BackupRSSMB      float64 `json:"backup_peak_rss_mb"`
+	BackupVsRDB      float64 `json:"backup_vs_rdb"`
+	ArchiveBytes     int64   `json:"archive_bytes"`
+	RestoreSeconds   float64 `json:"restore_seconds"`
+	RestoreKeysPerS  float64 `json:"restore_keys_per_second"`
+	RestoreRSSMB     float64 `json:"restore_peak_rss_mb"`
+	RestoreVsPipe    float64 `json:"restore_vs_pipe"`
+	PingP50Ms        float64 `json:"ping_during_backup_p50_ms"`
+	PingP99Ms        float64 `json:"ping_during_backup_p99_ms"`
+	PingMaxMs        float64 `json:"ping_during_backup_max_ms"`
+	PingIdleP99Ms    float64 `json:"ping_idle_p99_ms"`
+	Verified         string  `json:"verified"`
+}
+
+func main() {
+	prof := flag.String("profile", "1m", "datasets to run, comma-separated: "+strings.Join(slices.Sorted(maps.Keys(profiles)), ", "))
+	jsonOut := flag.String("json-out", "", "also write the results as JSON to this file")
+	verify := flag.Bool("verify", true, "compare the restored server with the source, key by key")
+	workdir := flag.String("dir", "", "working directory (default: a temporary one, removed at the end)")
+	extra := flag.String("redback-args", "", "extra arguments for `redback backup` (e.g. --no-compress)")
+	genOnly := flag.String("generate", "", "only write the (first) profile's dataset as RESP commands to this file, then exit")
+	flag.Parse()
+	if *genOnly != "" {
+		spec, ok := profiles[strings.Split(*prof, ",")[0]]
+		if !ok {
+			fatalf("unknown profile %q", *prof)
+		}
+		f, err := os.Create(*genOnly)
+		check(err)
+		bw := bufio.NewWriterSize(f, 1<<20)
+		check(datagen.Generate(&datagen.RESPWriter{W: bw}, spec))
+		check(f.Close())
+		return
+	}
+
+	dir := *workdir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "redback-bench-")
+		check(err)
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	bin := filepath.Join(dir, "redback")
+	step("building redback")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/redback")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	check(build.Run())
+
+	var results []Result
+	for _, name := range strings.Split(*prof, ",") {
+		spec, ok := profiles[strings.TrimSpace(name)]
+		if !ok {
+			fatalf("unknown profile %q", name)
+		}
+		r, err := runProfile(name, spec, dir, bin, *verify, strings.Fields(*extra))
+		check(err)
+		results = append(results, r)
+	}
+	printTable(results)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{
+			"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
+			"date":    time.Now().UTC().Format(time.RFC3339),
+			"results": results,
+		}, "", "  ")
+		check(os.WriteFile(*jsonOut, b, 0o644))
+		fmt.Printf("\nJSON written to %s\n", *jsonOut)
+	}
+}
+
+func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, extra []string) (Result, error) {
+	r := Result{Profile: name}
+	pdir := filepath.Join(dir, name)
+	check(os.MkdirAll(pdir, 0o755))
+	defer os.RemoveAll(pdir)
+
+	step("%s: generating the dataset as a RESP file", name)
+	respPath := filepath.Join(pdir, "data.resp")
+	f, err := os.Create(respPath)
+	if err != nil {
+		return r, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := datagen.Generate(&datagen.RESPWriter{W: bw}, spec); err != nil {
+		return r, err
+	}
+	check(f.Close())
+	st, _ := os.Stat(respPath)
+	r.RESPFileBytes = st.Size()
+
+	srcDir := filepath.Join(pdir, "src")
+	check(os.MkdirAll(srcDir, 0o755))
+	src, err := redistest.StartDir(srcDir)
+	if err != nil {
+		return r, err
+	}
+	defer src.Stop()
+
+	step("%s: yardstick: redis-cli --pipe loads it", name)
+	t0 := time.Now()
+	if out, err := shell(fmt.Sprintf("redis-cli -s %s --pipe < %s", src.Socket, respPath)); err != nil {
+		return r, fmt.Errorf("redis-cli --pipe: %v: %s", err, out)
+	} else if !strings.Contains(out, "errors: 0") {
+		return r, fmt.Errorf("redis-cli --pipe reported errors: %s", lastLine(out))
+	}
+	r.PipeLoadSeconds = time.Since(t0).Seconds()
+	_ = os.Remove(respPath)
+
+	ctx := context.Background()
+	sc := redis.NewClient(&redis.Options{Network: "unix", Addr: src.Socket, Protocol: 2})
+	defer sc.Close()
+	r.Keys = dbsize(ctx, sc)
+	r.RedisUsedMemory = usedMemory(ctx, sc)
+
+	step("%s: yardstick: redis-cli --rdb", name)
+	rdb := filepath.Join(pdir, "dump.rdb")
+	t0 = time.Now()
+	if out, err := shell(fmt.Sprintf("redis-cli -s %s --rdb %s", src.Socket, rdb)); err != nil {
+		return r, fmt.Errorf("redis-cli --rdb: %v: %s", err, out)
+	}
+	r.RDBSeconds = time.Since(t0).Seconds()
+	if st, err := os.Stat(rdb); err == nil {
+		r.RDBBytes = st.Size()
+	}
+	_ = os.Remove(rdb)
+
+	_, r.PingIdleP99Ms, _ = pingWhile(src.Socket, func() { time.Sleep(2 * time.Second) })
+
+	step("%s: redback backup", name)
+	store := filepath.Join(pdir, "backups")
+	var backupOut []byte
+	var backupRSS int64
+	var backupErr error
+	backupStart := time.Now()
+	r.PingP50Ms, r.PingP99Ms, r.PingMaxMs = pingWhile(src.Socket, func() {
+		t0 = time.Now()
+		args := append([]string{"--redis-url", src.SocketURL(0), "--storage", store, "backup", "--json"}, extra...)
+		backupOut, backupRSS, backupErr = runMeasured(pdir, bin, args...)
+		r.BackupSeconds = time.Since(t0).Seconds()
+	})
+	if backupErr != nil {
+		return r, fmt.Errorf("redback backup: %v: %s", backupErr, backupOut)
+	}
+	var br struct {
+		Filename  string `json:"filename"`
+		Size      int64  `json:"size"`
+		KeysCount int64  `json:"keys_count"`
+	}
+	if err := json.Unmarshal(backupOut, &br); err != nil {
+		return r, fmt.Errorf("backup output: %v: %s", err, backupOut)
+	}
+	if br.KeysCount != r.Keys {
+		return r, fmt.Errorf("backup wrote %d keys, the server holds %d", br.KeysCount, r.Keys)
+	}
+	r.ArchiveBytes = br.Size
+	r.BackupRSSMB = float64(backupRSS) / 1024
+	r.BackupKeysPerSec = float64(r.Keys) / r.BackupSeconds
+	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
+	r.BackupVsRDB = r.BackupSeconds / r.RDBSeconds
+
+	dstDir := filepath.Join(pdir, "dst")
+	check(os.MkdirAll(dstDir, 0o755))
+	dst, err := redistest.StartDir(dstDir)
+	if err != nil {
+		return r, err
+	}
+	defer dst.Stop()
+	step("%s: redback restore into an empty server", name)
+	t0 = time.Now()
+	out, rss, err := runMeasured(pdir, bin, "--redis-url", dst.SocketURL(0), "--storage", store, "restore", br.Filename, "--json")
+	r.RestoreSeconds = time.Since(t0).Seconds()
+	if err != nil {
+		return r, fmt.Errorf("redback restore: %v: %s", err, out)
+	}
+	r.RestoreRSSMB = float64(rss) / 1024
+	r.RestoreKeysPerS = float64(r.Keys) / r.RestoreSeconds
+	r.RestoreVsPipe = r.RestoreSeconds / r.PipeLoadSeconds
+
+	r.Verified = "skipped"
+	if verify {
+		step("%s: comparing source and restored servers key by key", name)
+		dc := redis.NewClient(&redis.Options{Network: "unix", Addr: dst.Socket, Protocol: 2})
+		defer dc.Close()
+		// TTLs are restored as recorded (relative): on the restored server
+		// they run later by the time since the backup read them.
+		diffs, err := redistest.Compare(ctx, sc, dc, time.Since(backupStart)+5*time.Second)
+		if err != nil {
+			return r, err
+		}
+		if len(diffs) > 0 {
+			return r, fmt.Errorf("restored data differs: %s", strings.Join(diffs, "; "))
+		}
+		r.Verified = "identical"
+	}
+	return r, nil
+}
+
+// runMeasured runs bin and returns its stdout and peak RSS in KiB.
+func runMeasured(dir, bin string, args ...string) ([]byte, int64, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var rss int64
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss
+		}
+	}
+	if err != nil {
+		return append(out.Bytes(), errb.Bytes()...), rss, err
+	}
+	return out.Bytes(), rss, nil
+}
+
+// pingWhile runs fn while a client sends PING over the socket, one at a
+// time, and returns the p50, p99 and max latency in milliseconds.
+func pingWhile(sock string, fn func()) (p50, p99, maxMs float64) {
+	conn, err := net.Dial("unix", sock)
+	check(err)
+	defer conn.Close()
+	stop := make(chan struct{})
+	done := make(chan []time.Duration)
+	go func() {
+		var lat []time.Duration
+		rd := bufio.NewReader(conn)
+		for n := 0; n < 5_000_000; n++ {
+			select {
+			case <-stop:
+				done <- lat
+				return
+			default:
+			}
+			t := time.Now()
+			if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+				break
+			}
+			if _, err := rd.ReadString('\n'); err != nil {
+				break
+			}
+			lat = append(lat, time.Since(t))
+			time.Sleep(time.Millisecond)
+		}
+		<-stop
+		done <- lat
+	}()
+	fn()
+	close(stop)
+	lat := <-done
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1])
+}
+
+func printTable(rs []Result) {
+	fmt.Println()
+	w := func(label string, f func(r Result) string) {
+		fmt.Printf("%-34s", label)
+		for _, r := range rs {
+			fmt.Printf("%16s", f(r))
+		}
+		fmt.Println()
+	}
+	w("profile", func(r Result) string { return r.Profile })
+	w("keys", func(r Result) string { return strconv.FormatInt(r.Keys, 10) })
+	w("redis used_memory (MB)", func(r Result) string { return mb(r.RedisUsedMemory) })
+	w("yardstick redis-cli --rdb (s)", func(r Result) string { return f2(r.RDBSeconds) })
+	w("backup wall time (s)", func(r Result) string { return f2(r.BackupSeconds) })
+	w("backup / --rdb", func(r Result) string { return f2(r.BackupVsRDB) + "x" })
+	w("backup keys/s", func(r Result) string { return strconv.FormatInt(int64(r.BackupKeysPerSec), 10) })
+	w("backup MB/s (of redis memory)", func(r Result) string { return f2(r.BackupMBPerSec) })
+	w("backup peak RSS (MB)", func(r Result) string { return f2(r.BackupRSSMB) })
+	w("archive size (MB)", func(r Result) string { return mb(r.ArchiveBytes) })
+	w("yardstick redis-cli --pipe (s)", func(r Result) string { return f2(r.PipeLoadSeconds) })
+	w("restore wall time (s)", func(r Result) string { return f2(r.RestoreSeconds) })
+	w("restore / --pipe", func(r Result) string { return f2(r.RestoreVsPipe) + "x" })
+	w("restore keys/s", func(r Result) string { return strconv.FormatInt(int64(r.RestoreKeysPerS), 10) })
+	w("restore peak RSS (MB)", func(r Result) string { return f2(r.RestoreRSSMB) })
+	w("PING idle p99 (ms)", func(r Result) string { return f2(r.PingIdleP99Ms) })
+	w("PING during backup p50/p99 (ms)", func(r Result) string { return f2(r.PingP50Ms) + "/" + f2(r.PingP99Ms) })
+	w("PING during backup max (ms)", func(r Result) string { return f2(r.PingMaxMs) })
+	w("restored data", func(r Result) string { return r.Verified })
+}
+
+func f2(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+func mb(n int64) string   { return f2(float64(n) / (1 << 20)) }
+
+func dbsize(ctx context.Context, c *redis.Client) int64 {
+	info, err := c.Info(ctx, "keyspace").Result()
+	check(err)
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		if i := strings.Index(line, "keys="); i >= 0 {
+			n, _ := strconv.ParseInt(strings.SplitN(line[i+5:], ",", 2)[0], 10, 64)
+			total += n
+		}
+	}
+	return total
+}
+
+func usedMemory(ctx context.Context, c *redis.Client) int64 {
+	info, err := c.Info(ctx, "memory").Result()
+	check(err)
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func redisVersion() string {
+	out, _ := exec.Command("redis-server", "--version").Output()
+	return strings.TrimSpace(string(out))
+}
+
+func shell(s string) (string, error) {
+	out, err := exec.Command("bash", "-c", s).CombinedOutput()
+	return string(out), err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func step(f string, a ...any) { fmt.Fprintf(os.Stderr, "== "+f+"\n", a...) }
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...)
+	os.Exit(1)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/redback-dev/redback/agent"
+)
+
+func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
+	var (
+		out        string
+		decrypt    bool
+		identities []string
+	)
+	c := &cobra.Command{
+		Use:   "download FILENAME",
+		Short: "Copy an archive out of storage (to a file, or - for stdout)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			svc, err := g.service(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			rc, _, err := svc.Open(ctx, name)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			var src io.Reader = rc
+			outName := name
+			if decrypt {
+				if !strings.HasSuffix(name, ".age") {
+					return usageError{fmt.Errorf("--decrypt: %s is not encrypted", name)}
+				}
+				ids, err := agent.LoadIdentities(identityFiles(identities))
+				if err != nil {
+					return err
+				}
+				if len(ids) == 0 {
+					return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE")}
+				}
+				src, err = age.Decrypt(rc, ids...)
+				if err != nil {
+					var nomatch *age.NoIdentityMatchError
+					if errors.As(err, &nomatch) {
+						return fmt.Errorf("%w: %s: none of the given identities can decrypt it", agent.ErrInvalid, name)
+					}
+					return fmt.Errorf("%w: %s: %v", agent.ErrInvalid, name, err)
+				}
+				outName = strings.TrimSuffix(name, ".age")
+			}
+			if out == "-" {
+				_, err := io.Copy(g.stdout, src)
+				return err
+			}
+			if out == "" {
+				out = outName
+			}
+			return writeFileAtomic(out, src)
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "where to write (a path, or - for stdout; default ./FILENAME)")
+	c.Flags().BoolVar(&decrypt, "decrypt", false, "remove the age layer (needs --identity)")
+	c.Flags().StringArrayVar(&identities, "identity", nil, "age identity file (repeatable; default $REDBACK_IDENTITY_FILE)")
+	return c
+}
+
+// writeFileAtomic writes r to path through a temporary file in the same
+// folder, so that path never holds a partial copy. It refuses to replace an
+// existing file.
+func writeFileAtomic(path string, r io.Reader) error {
+	if _, err := os.Lstat(path); err == nil {
+		return usageError{fmt.Errorf("%s exists; choose another --output", path)}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".redback-download-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return nil
+}

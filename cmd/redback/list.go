@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func listCmd(ctx context.Context, g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the archives, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := g.service(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			res, err := svc.List(ctx)
+			return g.emit(asJSON, res, err, func(w io.Writer) {
+				if len(res.Backups) == 0 {
+					fmt.Fprintln(w, "No backups.")
+					return
+				}
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "FILENAME\tCREATED (UTC)\tSIZE\tKEYS\tVERIFIED")
+				for _, b := range res.Backups {
+					keys := "-"
+					if b.KeysCount != nil {
+						keys = fmt.Sprint(*b.KeysCount)
+					}
+					ver := "no"
+					if b.Verified {
+						ver = b.VerifiedAt
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Filename, b.CreatedAt, humanSize(b.Size), keys, ver)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
+	return c
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func statsCmd(ctx context.Context, g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "stats",
+		Short: "Summarise the stored archives",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := g.service(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			res, err := svc.Stats(ctx)
+			return g.emit(asJSON, res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Storage:       %s\n", res.Storage)
+				fmt.Fprintf(w, "Backups:       %d (%d verified)\n", res.TotalBackups, res.VerifiedCount)
+				fmt.Fprintf(w, "Total size:    %s\n", humanSize(res.TotalSize))
+				if res.LatestBackup != nil {
+					fmt.Fprintf(w, "Latest:        %s (%s)\n", res.LatestBackup.Filename, res.LatestBackup.CreatedAt)
+					fmt.Fprintf(w, "Oldest:        %s (%s)\n", res.OldestBackup.Filename, res.OldestBackup.CreatedAt)
+				}
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
+	return c
+}

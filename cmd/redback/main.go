@@ -1,0 +1,211 @@
+// Command redback backs up and restores Redis. See README.md and
+// docs/ for the commands, the configuration and the archive format.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redback-dev/redback/agent"
+	"github.com/redback-dev/redback/agent/config"
+)
+
+// Exit codes (DESIGN.md): 0 success, 1 failure, 2 bad usage or bad input.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in the command line itself.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startProfile()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile to $REDBACK_CPUPROFILE and a heap
+// profile to $REDBACK_MEMPROFILE when set (for docs/PERFORMANCE.md).
+func startProfile() func() {
+	var stops []func()
+	if p := os.Getenv("REDBACK_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+			}
+		}
+	}
+	if p := os.Getenv("REDBACK_MEMPROFILE"); p != "" {
+		stops = append(stops, func() {
+			if f, err := os.Create(p); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	configPath string
+	redisURL   string
+	storage    string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "redback",
+		Short:         "Back up and restore Redis",
+		Long:          "redback backs up every key of a Redis server into gzip JSON archives (optionally age-encrypted)\nin a local folder, S3 or GCS, restores them safely, prunes old ones and serves an admin API.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
+	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
+	pf.StringVar(&g.storage, "storage", "", "storage: a folder or a sink URL (overrides REDBACK_STORAGE and the config)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+
+	root.AddCommand(
+		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
+		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
+	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(ctx, g))
+	}
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var reported reportedError
+	if !errors.As(err, &reported) {
+		fmt.Fprintf(stderr, "redback: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// extraCommands lets other files add commands (serve, schedule, totp).
+var extraCommands []func(context.Context, *globals) *cobra.Command
+
+// exitCode maps an error to the process's exit status, in one place.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &u), errors.Is(err, agent.ErrInvalid), errors.Is(err, agent.ErrNotFound):
+		return exitUsage
+	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "),
+		strings.HasPrefix(err.Error(), "requires "):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// reportedError is an error already printed (as JSON or text).
+type reportedError struct{ error }
+
+func (r reportedError) Unwrap() error { return r.error }
+
+// loadConfig reads agent.yaml (if any) and applies the environment and the
+// global flags.
+func (g *globals) loadConfig() (config.Config, error) {
+	path := g.configPath
+	if path == "" {
+		if _, err := os.Stat("agent.yaml"); err == nil {
+			path = "agent.yaml"
+		}
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+	}
+	if g.redisURL != "" {
+		cfg.Redis.URL = g.redisURL
+	}
+	if g.storage != "" {
+		cfg.Storage = g.storage
+	}
+	return cfg, nil
+}
+
+// logger returns the logger for cfg, writing to stderr.
+func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(cfg.Log.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	if quiet && level < slog.LevelWarn {
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.ToLower(cfg.Log.Format) == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// service opens the agent with the loaded configuration.
+func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return agent.New(ctx, cfg, g.logger(cfg, quiet))
+}
+
+// emit prints v as JSON (with --json) or runs human to print text. When
+// err is set the command fails; with --json the error is inside v.
+func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) error {
+	if asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if e := enc.Encode(v); e != nil {
+			return e
+		}
+		if err != nil {
+			fmt.Fprintf(g.stderr, "redback: %v\n", err)
+			return reportedError{err}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	human(g.stdout)
+	return nil
+}

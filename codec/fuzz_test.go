@@ -1,0 +1,157 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func FuzzReader(f *testing.F) {
+	for _, name := range []string{"v1.json", "seed_ascii.json"} {
+		data, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for seed := uint64(0); seed < 4; seed++ {
+		f.Add(writeArchive(f, genData(rand.New(rand.NewPCG(seed, 3)), 3, false)))
+	}
+	f.Add([]byte(`{"data":{"k":{"type":"zset","value":[["a",-Infinity]],"ttl":null}}}`))
+	f.Add([]byte(`{"format":"redback","format_version":1,"data":{"k":{"type":"stream","value":{"groups":[{"name":"g","entries_read":null}],"entries":[["1-0",["a","b"]]],"last_id":"1-0"}}},"keys_count":1}`))
+	f.Fuzz(fuzzReader)
+}
+
+func fuzzReader(t *testing.T, data []byte) {
+	start := time.Now()
+	r := newReaderSize(bytes.NewReader(data), ReaderOptions{MaxChunkItems: 3, MaxChunkBytes: 64}, 8<<10)
+	_, err := r.Header()
+	for n := 0; err == nil; n++ {
+		var c *Chunk
+		c, err = r.Next()
+		if err == nil {
+			if n > len(data) {
+				t.Fatalf("more chunks (%d) than input bytes", n)
+			}
+			size := len(c.Key)
+			for _, it := range c.Items {
+				size += len(it)
+			}
+			if size > len(data) {
+				t.Fatalf("chunk larger than the input")
+			}
+			r.Release(c)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) && err.Error() != "EOF" {
+		t.Fatalf("error not wrapping ErrCorrupt: %v", err)
+	}
+	if r.Offset() > int64(len(data)) {
+		t.Fatalf("offset %d beyond input %d", r.Offset(), len(data))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("slow: %v", d)
+	}
+}
+
+// FuzzRoundTrip checks that the byte-string mapping is one to one: every
+// byte string survives EncodeBytes and the Reader exactly, and the JSON
+// is standard.
+func FuzzRoundTrip(f *testing.F) {
+	for _, s := range []string{"", "a", "\x00", "\x00b64:aGk=", "\xff", "é", "\xed\xb2\x80", "\"\\\n", "\xed\xa0\x80", "🙂", "\x01\x1f\x7f"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		enc := EncodeBytes(nil, b)
+		doc := append([]byte(`{"format":"redback","format_version":1,"data":{`), enc...)
+		doc = append(doc, `:{"type":"list","value":[`...)
+		doc = append(doc, enc...)
+		doc = append(doc, `]}},"keys_count":1}`...)
+		r := NewReaderOptions(bytes.NewReader(doc), ReaderOptions{MaxChunkBytes: 64})
+		c, err := r.Next()
+		if err != nil {
+			t.Fatalf("%q: %v", b, err)
+		}
+		if !bytes.Equal(c.Key, b) || len(c.Items) != 1 || !bytes.Equal(c.Items[0], b) {
+			t.Fatalf("%q came back as key %q items %q", b, c.Key, c.Items)
+		}
+		if IsText(b) == bytes.HasPrefix(enc, []byte(b64Prefix)) {
+			t.Fatalf("%q: wrong form %s", b, enc)
+		}
+		if !IsText(b) && !bytes.Equal(enc[len(b64Prefix):len(enc)-1], []byte(base64.StdEncoding.EncodeToString(b))) {
+			t.Fatalf("%q: base64 form %s", b, enc)
+		}
+		checkStandardJSON(t, doc)
+		// A string value in parts, split at every position.
+		var tc TextChecker
+		for i := 0; i <= len(b) && i < 64; i++ {
+			tc.Reset()
+			tc.Write(b[:i])
+			tc.Write(b[i:])
+			if tc.IsText() != IsText(b) {
+				t.Fatalf("%q split at %d: TextChecker %v", b, i, tc.IsText())
+			}
+		}
+	})
+}
+
+// TestReaderMemoryBounded reads a big archive and checks the heap stays
+// far below its size.
+func TestReaderMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf, Header{})
+	w.BeginKey(KeyHeader{Key: []byte("big"), Type: TypeString})
+	v := bytes.Repeat([]byte("x\xff"), 16<<20) // 32 MiB, base64 form
+	w.WriteString(v)
+	w.EndKey()
+	w.BeginKey(KeyHeader{Key: []byte("list"), Type: TypeList})
+	item := bytes.Repeat([]byte("é"), 100)
+	for i := 0; i < 200000; i++ {
+		w.WriteItem(item)
+	}
+	w.EndKey()
+	w.Close()
+	data := buf.Bytes()
+	v = nil
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak uint64
+	n := 0
+	r := NewReaderOptions(bytes.NewReader(data), ReaderOptions{MaxChunkBytes: 256 << 10})
+	var total int
+	for {
+		c, err := r.Next()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatal(err)
+			}
+			break
+		}
+		for _, it := range c.Items {
+			total += len(it)
+		}
+		r.Release(c)
+		if n++; n%50 == 0 {
+			var m runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapAlloc)
+		}
+	}
+	if total != 32<<20+200000*200 {
+		t.Fatalf("read %d bytes", total)
+	}
+	grown := int64(peak) - int64(before.HeapAlloc)
+	if grown > 16<<20 {
+		t.Fatalf("heap grew by %d MiB reading a %d MiB archive", grown>>20, len(data)>>20)
+	}
+}

@@ -1,0 +1,1276 @@
+package codec
+
+import (
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ReaderOptions bounds the chunks a Reader hands out.
+type ReaderOptions struct {
+	// MaxChunkItems is the most elements in one chunk (a list or set item,
+	// a hash field with its value, a zset member with its score, a stream
+	// entry); default 1024.
+	MaxChunkItems int
+	// MaxChunkBytes bounds a chunk's data: a chunk takes no further element
+	// once its data reached MaxChunkBytes (so it exceeds it by at most one
+	// element), and a string value comes in parts of at most MaxChunkBytes.
+	// Default 1 MiB; values below 64 are raised to 64.
+	MaxChunkBytes int
+}
+
+// Reader parses an archive's JSON document (FORMAT.md) as a stream and
+// hands out its keys in chunks. Memory stays bounded by the chunk limits
+// and by the largest single element (a hash value, list item, ..., at
+// most 512 MiB), never by the archive's size. It is not safe for
+// concurrent use, except that Release may be called from any goroutine.
+//
+// Every error caused by the document wraps ErrCorrupt and names the byte
+// offset, except ErrNewerFormat; errors of the underlying reader are
+// returned wrapped (those of NewDecoder's stream keep their ErrCorrupt).
+// The first error is sticky.
+type Reader struct {
+	src      io.Reader
+	buf      []byte
+	pos, end int
+	base     int64
+	eof      bool
+	rerr     error
+	opt      ReaderOptions
+
+	hdr     Header
+	hdrDone bool
+	err     error
+	st      rstate
+	seed    bool
+
+	// top level
+	seen      uint32 // topSeen bits
+	keysCount int64
+	keysPerDB map[int]int64
+	trailer   Trailer
+	counted   int64
+	perDB     map[int]int64
+	dbSeen    map[int]bool
+	topFirst  bool
+	dbsFirst  bool
+	keysFirst bool
+	inDBs     bool
+	db        int
+
+	// key
+	key      []byte
+	typ      Type
+	kseen    uint32 // keySeen bits
+	ttl      int64
+	pttl     int64
+	expireAt int64
+	keyFirst bool
+
+	// value
+	vs          vstate
+	vFirst      bool
+	vObj        bool
+	elemPending bool
+	smFirst     bool
+	sseen       uint32 // stream member bits
+	meta        *StreamMeta
+
+	// chunk in progress
+	cur    *Chunk
+	klen   int
+	offs   []int // start, end of each item in cur.data
+	ents   []entOff
+	nElems int
+	pool   sync.Pool
+
+	// strings
+	slen, slimit int64
+	b64, b64pad  bool
+	nq           int
+	b64buf       []byte
+	name         []byte
+}
+
+type entOff struct{ id, nf int } // index of the ID in offs/2, number of fields
+
+type rstate uint8
+
+const (
+	stTop  rstate = iota // inside the top-level object
+	stDBs                // inside "databases"
+	stKeys               // inside a keys object
+	stKey                // inside a key object
+	stValue
+	stEnd
+)
+
+type vstate uint8
+
+const (
+	vsString vstate = iota + 1
+	vsElems
+	vsStream
+	vsEntries
+	vsDone
+)
+
+const (
+	topFormat = 1 << iota
+	topVersion
+	topTimestamp
+	topCreated
+	topSource
+	topData
+	topDBs
+	topKeysCount
+	topKeysPerDB
+	topCompleted
+)
+
+const (
+	keyType = 1 << iota
+	keyValue
+	keyTTL
+	keyPTTL
+	keyExpireAt
+)
+
+// NewReader returns a Reader with default options. r yields the plain
+// JSON (see NewDecoder for the layers); the Reader never closes it.
+func NewReader(r io.Reader) *Reader { return NewReaderOptions(r, ReaderOptions{}) }
+
+// NewReaderOptions returns a Reader with the given chunk limits (zero
+// fields take the defaults).
+func NewReaderOptions(r io.Reader, o ReaderOptions) *Reader {
+	return newReaderSize(r, o, readBufSize)
+}
+
+// newReaderSize is NewReaderOptions with a given buffer size (at least
+// 8 KiB: the longest lookahead is a number of maxNumberLen bytes).
+func newReaderSize(r io.Reader, o ReaderOptions, size int) *Reader {
+	if o.MaxChunkItems <= 0 {
+		o.MaxChunkItems = 1024
+	}
+	if o.MaxChunkBytes <= 0 {
+		o.MaxChunkBytes = 1 << 20
+	}
+	o.MaxChunkBytes = max(o.MaxChunkBytes, 64)
+	return &Reader{
+		src:  r,
+		buf:  make([]byte, max(size, 8<<10)),
+		opt:  o,
+		name: make([]byte, 0, 128),
+	}
+}
+
+// Offset returns the number of JSON bytes consumed so far.
+func (r *Reader) Offset() int64 { return r.offset() }
+
+func (r *Reader) fail(err error) error {
+	if r.err == nil {
+		r.err = err
+	}
+	return r.err
+}
+
+// Header parses the members before the first key and returns them. Members
+// that come after the keys (allowed, though redback never writes them
+// there) are not in it. It is idempotent; Next calls it when needed.
+func (r *Reader) Header() (Header, error) {
+	if r.hdrDone {
+		return r.hdr, r.err
+	}
+	r.hdrDone = true
+	if err := r.expect('{', "'{' at the start of the archive"); err != nil {
+		if r.offset() == 0 && r.eof && r.end == 0 {
+			return r.hdr, r.fail(r.corrupt("empty archive"))
+		}
+		return r.hdr, r.fail(err)
+	}
+	r.topFirst = true
+	r.st = stTop
+	for r.st == stTop {
+		if err := r.topMember(); err != nil {
+			return r.hdr, r.fail(err)
+		}
+	}
+	return r.hdr, nil
+}
+
+// Trailer returns the archive's trailer; it is complete once Next has
+// returned io.EOF. For seed archives KeysCount and KeysPerDB are the
+// counted keys.
+func (r *Reader) Trailer() Trailer { return r.trailer }
+
+// Release hands a chunk back for its buffers to be reused. The caller must
+// not use c afterwards. Optional; safe from any goroutine.
+func (r *Reader) Release(c *Chunk) {
+	if c == nil {
+		return
+	}
+	if cap(c.data) > 4*r.opt.MaxChunkBytes+64<<10 {
+		c.data = nil
+	}
+	r.pool.Put(c)
+}
+
+var typeByName = map[string]Type{
+	"string": TypeString, "hash": TypeHash, "list": TypeList,
+	"set": TypeSet, "zset": TypeZSet, "stream": TypeStream,
+}
+
+// topMember handles one member of the top-level object, or its end.
+func (r *Reader) topMember() error {
+	more, err := r.next(&r.topFirst, '}')
+	if err != nil {
+		return err
+	}
+	if !more {
+		return r.finish()
+	}
+	start := r.offset()
+	name, err := r.memberName()
+	if err != nil {
+		return err
+	}
+	bit := uint32(0)
+	switch string(name) {
+	case "format":
+		bit = topFormat
+	case "format_version":
+		bit = topVersion
+	case "timestamp":
+		bit = topTimestamp
+	case "created_at":
+		bit = topCreated
+	case "source":
+		bit = topSource
+	case "data":
+		bit = topData
+	case "databases":
+		bit = topDBs
+	case "keys_count":
+		bit = topKeysCount
+	case "keys_per_db":
+		bit = topKeysPerDB
+	case "completed_at":
+		bit = topCompleted
+	default:
+		return r.skipValue(1)
+	}
+	if r.seen&bit != 0 {
+		return corruptf(start, "duplicate member %q", name)
+	}
+	r.seen |= bit
+	switch bit {
+	case topFormat:
+		if r.seen&(topData|topDBs) != 0 {
+			return corruptf(start, "\"format\" after the keys")
+		}
+		s, err := r.smallString("format", 64)
+		if err != nil {
+			return err
+		}
+		if string(s) != "redback" {
+			return corruptf(start, "unknown format %q", s)
+		}
+	case topVersion:
+		if r.seen&(topData|topDBs) != 0 {
+			return corruptf(start, "\"format_version\" after the keys")
+		}
+		v, err := r.expectInt("format_version")
+		if err != nil {
+			return err
+		}
+		if v > FormatVersion {
+			return newerFormat(v)
+		}
+		if v < 1 {
+			return corruptf(start, "invalid format_version %d", v)
+		}
+		r.hdr.FormatVersion = int(v)
+	case topTimestamp:
+		s, err := r.smallString("timestamp", 256)
+		if err != nil {
+			return err
+		}
+		r.hdr.Timestamp = string(s)
+	case topCreated:
+		s, err := r.smallString("created_at", 256)
+		if err != nil {
+			return err
+		}
+		r.hdr.CreatedAtRaw = string(s)
+		r.hdr.CreatedAt = parseTime(r.hdr.CreatedAtRaw)
+	case topCompleted:
+		s, err := r.smallString("completed_at", 256)
+		if err != nil {
+			return err
+		}
+		r.trailer.CompletedAt = parseTime(string(s))
+	case topSource:
+		return r.source()
+	case topKeysCount:
+		v, err := r.expectInt("keys_count")
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return corruptf(start, "negative keys_count")
+		}
+		r.keysCount = v
+	case topKeysPerDB:
+		return r.keysPerDBMember()
+	case topData, topDBs:
+		if r.seen&topFormat != 0 && r.seen&topVersion == 0 {
+			return corruptf(start, "\"format\" without \"format_version\"")
+		}
+		if r.seen&topFormat == 0 && r.seen&topVersion != 0 {
+			return corruptf(start, "\"format_version\" without \"format\"")
+		}
+		r.seed = r.seen&topFormat == 0
+		if err := r.expect('{', "an object"); err != nil {
+			return err
+		}
+		if bit == topData {
+			r.st, r.db, r.inDBs, r.keysFirst = stKeys, 0, false, true
+		} else {
+			r.st, r.dbsFirst = stDBs, true
+		}
+	}
+	return nil
+}
+
+func newerFormat(v int64) error {
+	return &versionError{v}
+}
+
+type versionError struct{ v int64 }
+
+func (e *versionError) Error() string {
+	return "archive format_version " + strconv.FormatInt(e.v, 10) +
+		" is newer than this redback reads (" + strconv.Itoa(FormatVersion) + "); upgrade redback"
+}
+func (e *versionError) Unwrap() error { return ErrNewerFormat }
+
+// parseTime reads RFC 3339, or a time without zone (seed archives, taken
+// as local time); the zero time when neither.
+func parseTime(s string) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.Local); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+func (r *Reader) source() error {
+	if err := r.expect('{', "an object for source"); err != nil {
+		return err
+	}
+	first := true
+	var seen uint8
+	for {
+		more, err := r.next(&first, '}')
+		if err != nil || !more {
+			return err
+		}
+		start := r.offset()
+		name, err := r.memberName()
+		if err != nil {
+			return err
+		}
+		var bit uint8
+		var dst *string
+		switch string(name) {
+		case "redis_version":
+			bit, dst = 1, &r.hdr.Source.RedisVersion
+		case "role":
+			bit, dst = 2, &r.hdr.Source.Role
+		case "mode":
+			bit, dst = 4, &r.hdr.Source.Mode
+		case "databases":
+			bit = 8
+		default:
+			if err := r.skipValue(2); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen&bit != 0 {
+			return corruptf(start, "duplicate member %q in source", name)
+		}
+		seen |= bit
+		if dst != nil {
+			s, err := r.smallString("a source member", 256)
+			if err != nil {
+				return err
+			}
+			*dst = string(s)
+			continue
+		}
+		if err := r.expect('[', "an array for source.databases"); err != nil {
+			return err
+		}
+		dbs := []int{}
+		f := true
+		for {
+			more, err := r.next(&f, ']')
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			v, err := r.expectInt("a database number")
+			if err != nil {
+				return err
+			}
+			if v < 0 || v > math.MaxInt32 || len(dbs) >= 1<<16 {
+				return r.corrupt("invalid source.databases")
+			}
+			dbs = append(dbs, int(v))
+		}
+		r.hdr.Source.Databases = dbs
+	}
+}
+
+// dbNumber parses a database number as written in "databases" and
+// "keys_per_db": canonical decimal.
+func dbNumber(s []byte) (int, bool) {
+	if len(s) == 0 || len(s) > 10 || (s[0] == '0' && len(s) > 1) {
+		return 0, false
+	}
+	v := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, v <= math.MaxInt32
+}
+
+func (r *Reader) keysPerDBMember() error {
+	if err := r.expect('{', "an object for keys_per_db"); err != nil {
+		return err
+	}
+	r.keysPerDB = map[int]int64{}
+	first := true
+	for {
+		more, err := r.next(&first, '}')
+		if err != nil || !more {
+			return err
+		}
+		start := r.offset()
+		name, err := r.memberName()
+		if err != nil {
+			return err
+		}
+		db, ok := dbNumber(name)
+		if !ok {
+			return corruptf(start, "invalid database number %q in keys_per_db", name)
+		}
+		if _, dup := r.keysPerDB[db]; dup {
+			return corruptf(start, "duplicate database %d in keys_per_db", db)
+		}
+		if len(r.keysPerDB) >= 1<<16 {
+			return corruptf(start, "too many databases in keys_per_db")
+		}
+		v, err := r.expectInt("a key count")
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return corruptf(start, "negative key count in keys_per_db")
+		}
+		r.keysPerDB[db] = v
+	}
+}
+
+// finish is called after the top-level object's closing brace: it checks
+// that nothing follows and that the counts match.
+func (r *Reader) finish() error {
+	for {
+		for r.pos < r.end {
+			switch r.buf[r.pos] {
+			case ' ', '\t', '\n', '\r':
+				r.pos++
+			default:
+				return r.corrupt("trailing data after the archive")
+			}
+		}
+		if r.eof {
+			break
+		}
+		if err := r.more(); err != nil {
+			if r.rerr != nil {
+				return r.rerr
+			}
+			break
+		}
+	}
+	if r.seen&topData == 0 {
+		return r.corrupt("no \"data\" member: not an archive")
+	}
+	r.st = stEnd
+	if r.seed {
+		r.trailer.KeysCount = r.counted
+		r.trailer.KeysPerDB = r.countedPerDB()
+		return nil
+	}
+	if r.seen&topKeysCount == 0 {
+		return r.corrupt("no keys_count: the archive is incomplete")
+	}
+	if r.keysCount != r.counted {
+		return r.corrupt("keys_count is %d but the archive holds %d keys", r.keysCount, r.counted)
+	}
+	per := r.countedPerDB()
+	if r.seen&topKeysPerDB != 0 {
+		for db, n := range r.keysPerDB {
+			if per[db] != n {
+				return r.corrupt("keys_per_db says %d keys in database %d, the archive holds %d", n, db, per[db])
+			}
+		}
+		for db, n := range per {
+			if r.keysPerDB[db] != n {
+				return r.corrupt("keys_per_db says %d keys in database %d, the archive holds %d", r.keysPerDB[db], db, n)
+			}
+		}
+	}
+	r.trailer.KeysCount = r.keysCount
+	r.trailer.KeysPerDB = per
+	return nil
+}
+
+func (r *Reader) countedPerDB() map[int]int64 {
+	m := make(map[int]int64, len(r.perDB))
+	for db, n := range r.perDB {
+		if n > 0 {
+			m[db] = n
+		}
+	}
+	return m
+}
+
+// Next returns the next chunk of the archive's keys, or io.EOF once the
+// document ended and was checked (keys_count matched, nothing follows).
+// The caller owns the chunk: the Reader never touches it again (unless it
+// is given back with Release).
+func (r *Reader) Next() (*Chunk, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !r.hdrDone {
+		if _, err := r.Header(); err != nil {
+			return nil, err
+		}
+	}
+	c, err := r.step()
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	return c, nil
+}
+
+var errEnd = io.EOF
+
+func (r *Reader) step() (*Chunk, error) {
+	for {
+		switch r.st {
+		case stEnd:
+			return nil, errEnd
+		case stTop:
+			if err := r.topMember(); err != nil {
+				return nil, err
+			}
+		case stDBs:
+			more, err := r.next(&r.dbsFirst, '}')
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				r.st = stTop
+				continue
+			}
+			start := r.offset()
+			name, err := r.memberName()
+			if err != nil {
+				return nil, err
+			}
+			db, ok := dbNumber(name)
+			if !ok || db == 0 {
+				return nil, corruptf(start, "invalid database number %q in databases", name)
+			}
+			if r.dbSeen == nil {
+				r.dbSeen = map[int]bool{}
+			}
+			if r.dbSeen[db] || len(r.dbSeen) >= 1<<16 {
+				return nil, corruptf(start, "duplicate database %d", db)
+			}
+			r.dbSeen[db] = true
+			if err := r.expect('{', "an object of keys"); err != nil {
+				return nil, err
+			}
+			r.st, r.db, r.inDBs, r.keysFirst = stKeys, db, true, true
+		case stKeys:
+			more, err := r.next(&r.keysFirst, '}')
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				if r.inDBs {
+					r.st = stDBs
+				} else {
+					r.st = stTop
+				}
+				continue
+			}
+			done, err := r.beginBytes("a key")
+			if err != nil {
+				return nil, err
+			}
+			if !done {
+				if r.key, done, err = r.bytesBody(r.key[:0], math.MaxInt); err != nil {
+					return nil, err
+				}
+			} else {
+				r.key = r.key[:0]
+			}
+			if err := r.expect(':', "':' after a key"); err != nil {
+				return nil, err
+			}
+			if err := r.expect('{', "a key object"); err != nil {
+				return nil, err
+			}
+			r.st, r.keyFirst, r.kseen, r.typ = stKey, true, 0, 0
+			r.ttl, r.pttl, r.expireAt, r.meta = 0, 0, 0, nil
+		case stKey:
+			c, err := r.keyMember()
+			if c != nil || err != nil {
+				return c, err
+			}
+		case stValue:
+			c, err := r.valueStep()
+			if err != nil {
+				return nil, err
+			}
+			if r.vs == vsDone {
+				r.st = stKey
+			}
+			if c != nil {
+				return c, nil
+			}
+		}
+	}
+}
+
+// keyMember handles one member of a key object, or its end (then it
+// returns the key's last chunk).
+func (r *Reader) keyMember() (*Chunk, error) {
+	more, err := r.next(&r.keyFirst, '}')
+	if err != nil {
+		return nil, err
+	}
+	if !more {
+		return r.endKey()
+	}
+	start := r.offset()
+	name, err := r.memberName()
+	if err != nil {
+		return nil, err
+	}
+	var bit uint32
+	switch string(name) {
+	case "type":
+		bit = keyType
+	case "value":
+		bit = keyValue
+	case "ttl":
+		bit = keyTTL
+	case "pttl":
+		bit = keyPTTL
+	case "expire_at":
+		bit = keyExpireAt
+	default:
+		return nil, r.skipValue(4)
+	}
+	if r.kseen&bit != 0 {
+		return nil, corruptf(start, "duplicate member %q in a key object", name)
+	}
+	r.kseen |= bit
+	switch bit {
+	case keyType:
+		s, err := r.smallString("type", 16)
+		if err != nil {
+			return nil, err
+		}
+		t, ok := typeByName[string(s)]
+		if !ok {
+			return nil, corruptf(start, "unknown type %q", s)
+		}
+		r.typ = t
+	case keyValue:
+		if r.kseen&keyType == 0 {
+			return nil, corruptf(start, "\"value\" before \"type\" in a key object")
+		}
+		return nil, r.beginValue()
+	case keyTTL:
+		v, ok, err := r.intOrNull("ttl")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			v = -1
+		}
+		if v < -1 {
+			return nil, corruptf(start, "invalid ttl %d", v)
+		}
+		r.ttl = v
+	case keyPTTL:
+		v, err := r.expectInt("pttl")
+		if err != nil {
+			return nil, err
+		}
+		if v < 0 {
+			return nil, corruptf(start, "negative pttl")
+		}
+		r.pttl = v
+	case keyExpireAt:
+		v, err := r.expectInt("expire_at")
+		if err != nil {
+			return nil, err
+		}
+		if v < 0 {
+			return nil, corruptf(start, "negative expire_at")
+		}
+		r.expireAt = v
+	}
+	return nil, nil
+}
+
+func (r *Reader) endKey() (*Chunk, error) {
+	if r.kseen&keyValue == 0 {
+		return nil, r.corrupt("a key object without \"value\"")
+	}
+	c := r.emit(true)
+	switch {
+	case r.kseen&keyPTTL != 0:
+		c.HasTTL, c.PTTL = true, max(r.pttl, 1)
+	case r.kseen&keyTTL != 0 && r.ttl >= 0:
+		if r.ttl > math.MaxInt64/1000 {
+			return nil, r.corrupt("ttl out of range")
+		}
+		c.HasTTL, c.PTTL = true, max(r.ttl*1000, 1)
+	}
+	c.ExpireAt = r.expireAt
+	if r.typ == TypeStream {
+		c.Stream = r.meta
+	}
+	r.counted++
+	if r.perDB == nil {
+		r.perDB = map[int]int64{}
+	}
+	r.perDB[r.db]++
+	r.st = stKeys
+	return c, nil
+}
+
+// newChunk starts the chunk in progress.
+func (r *Reader) newChunk(first bool) {
+	c, _ := r.pool.Get().(*Chunk)
+	if c == nil {
+		c = &Chunk{}
+	}
+	data, items, ents, fields := c.data, c.Items, c.Entries, c.fields
+	*c = Chunk{DB: r.db, Type: r.typ, First: first}
+	if data == nil {
+		data = make([]byte, 0, 512)
+	}
+	c.data = append(data[:0], r.key...)
+	c.Items, c.Entries, c.fields = items[:0], ents[:0], fields[:0]
+	r.klen = len(r.key)
+	r.cur = c
+	r.offs, r.ents, r.nElems = r.offs[:0], r.ents[:0], 0
+}
+
+// emit finishes the chunk in progress and hands it out.
+func (r *Reader) emit(last bool) *Chunk {
+	c := r.cur
+	r.cur = nil
+	c.Last = last
+	c.Key = c.data[:r.klen:r.klen]
+	if r.typ == TypeStream {
+		for _, e := range r.ents {
+			for i := 0; i < e.nf; i++ {
+				s, t := r.offs[2*(e.id+1+i)], r.offs[2*(e.id+1+i)+1]
+				c.fields = append(c.fields, c.data[s:t:t])
+			}
+		}
+		k := 0
+		for _, e := range r.ents {
+			s, t := r.offs[2*e.id], r.offs[2*e.id+1]
+			c.Entries = append(c.Entries, StreamEntry{ID: c.data[s:t:t], Fields: c.fields[k : k+e.nf : k+e.nf]})
+			k += e.nf
+		}
+		return c
+	}
+	for i := 0; i+1 < len(r.offs); i += 2 {
+		s, t := r.offs[i], r.offs[i+1]
+		c.Items = append(c.Items, c.data[s:t:t])
+	}
+	return c
+}
+
+func (r *Reader) full() bool {
+	return r.nElems >= r.opt.MaxChunkItems || len(r.cur.data)-r.klen >= r.opt.MaxChunkBytes
+}
+
+// beginValue starts a key's value (after "value":).
+func (r *Reader) beginValue() error {
+	r.newChunk(true)
+	r.st, r.elemPending, r.vObj = stValue, false, false
+	c, err := r.peekTok()
+	if err != nil {
+		return err
+	}
+	switch r.typ {
+	case TypeString:
+		done, err := r.beginBytes("a string value")
+		if err != nil {
+			return err
+		}
+		r.vs = vsString
+		if done {
+			r.offs = append(r.offs, len(r.cur.data), len(r.cur.data))
+			r.vs = vsDone
+		}
+		return nil
+	case TypeList, TypeSet:
+		if c != '[' {
+			return r.corrupt("expected an array for a %s value, found %s", r.typ, describe(c))
+		}
+	case TypeHash, TypeZSet:
+		if c != '[' && c != '{' {
+			return r.corrupt("expected an object or array for a %s value, found %s", r.typ, describe(c))
+		}
+		r.vObj = c == '{'
+	case TypeStream:
+		if c != '{' {
+			return r.corrupt("expected an object for a stream value, found %s", describe(c))
+		}
+		r.pos++
+		r.vs, r.smFirst, r.sseen = vsStream, true, 0
+		r.meta = &StreamMeta{EntriesAdded: -1}
+		return nil
+	}
+	r.pos++
+	r.vs, r.vFirst = vsElems, true
+	return nil
+}
+
+// valueStep parses the value on; it returns a chunk when one is full and
+// more follows, and sets r.vs to vsDone at the value's end.
+func (r *Reader) valueStep() (*Chunk, error) {
+	switch r.vs {
+	case vsString:
+		start := len(r.cur.data)
+		data, done, err := r.bytesBody(r.cur.data, start+r.opt.MaxChunkBytes)
+		r.cur.data = data
+		if err != nil {
+			return nil, err
+		}
+		r.offs = append(r.offs, start, len(data))
+		if !done && r.nq == 0 {
+			// Avoid an empty last part when the string ends right here.
+			if err := r.avail(1); err != nil {
+				return nil, err
+			}
+			if r.pos < r.end && r.buf[r.pos] == '"' {
+				r.pos++
+				done = true
+			}
+		}
+		if done {
+			r.vs = vsDone
+			return nil, nil
+		}
+		c := r.emit(false)
+		r.newChunk(false)
+		return c, nil
+	case vsStream:
+		return nil, r.streamMember()
+	case vsElems, vsEntries:
+		closing := byte(']')
+		if r.vObj && r.vs == vsElems {
+			closing = '}'
+		}
+		for {
+			if !r.elemPending {
+				more, err := r.next(&r.vFirst, closing)
+				if err != nil {
+					return nil, err
+				}
+				if !more {
+					if r.vs == vsEntries {
+						r.vs = vsStream
+					} else {
+						r.vs = vsDone
+					}
+					return nil, nil
+				}
+				r.elemPending = true
+			}
+			if r.full() {
+				c := r.emit(false)
+				r.newChunk(false)
+				return c, nil
+			}
+			r.elemPending = false
+			if err := r.element(); err != nil {
+				return nil, err
+			}
+			r.nElems++
+		}
+	}
+	return nil, nil
+}
+
+// item appends one byte string to the chunk in progress.
+func (r *Reader) item(what string) error {
+	start := len(r.cur.data)
+	done, err := r.beginBytes(what)
+	if err != nil {
+		return err
+	}
+	if !done {
+		r.cur.data, _, err = r.bytesBody(r.cur.data, math.MaxInt)
+		if err != nil {
+			return err
+		}
+	}
+	r.offs = append(r.offs, start, len(r.cur.data))
+	return nil
+}
+
+func (r *Reader) element() error {
+	switch r.typ {
+	case TypeList, TypeSet:
+		return r.item("a " + r.typ.String() + " item")
+	case TypeHash:
+		if r.vObj {
+			if err := r.item("a hash field"); err != nil {
+				return err
+			}
+			if err := r.expect(':', "':' after a hash field"); err != nil {
+				return err
+			}
+			return r.item("a hash value")
+		}
+		return r.pair("a hash field", "a hash value", false)
+	case TypeZSet:
+		if r.vObj {
+			if err := r.item("a zset member"); err != nil {
+				return err
+			}
+			if err := r.expect(':', "':' after a zset member"); err != nil {
+				return err
+			}
+			return r.score()
+		}
+		return r.pair("a zset member", "", true)
+	case TypeStream:
+		return r.entry()
+	}
+	return nil
+}
+
+// pair reads [a, b] (b a score when score is set).
+func (r *Reader) pair(a, b string, score bool) error {
+	if err := r.expect('[', "'[' of a pair"); err != nil {
+		return err
+	}
+	if err := r.item(a); err != nil {
+		return err
+	}
+	if err := r.expect(',', "',' in a pair"); err != nil {
+		return err
+	}
+	var err error
+	if score {
+		err = r.score()
+	} else {
+		err = r.item(b)
+	}
+	if err != nil {
+		return err
+	}
+	return r.expect(']', "']' closing a pair")
+}
+
+// score appends a zset score's text: a JSON number, or "inf", "+inf",
+// "-inf" (a string; in seed archives also Python's Infinity, -Infinity).
+func (r *Reader) score() error {
+	c, err := r.peekTok()
+	if err != nil {
+		return err
+	}
+	start := len(r.cur.data)
+	switch {
+	case c == '"':
+		s, err := r.smallString("a score", 8)
+		if err != nil {
+			return err
+		}
+		switch string(s) {
+		case "inf", "+inf", "-inf":
+		default:
+			return r.corrupt("invalid score %q", s)
+		}
+		r.cur.data = append(r.cur.data, s...)
+	case r.seed && (c == 'I' || c == '-'):
+		if err := r.avail(9); err != nil {
+			return err
+		}
+		b := r.buf[r.pos:r.end]
+		switch {
+		case len(b) >= 8 && string(b[:8]) == "Infinity":
+			r.pos += 8
+			r.cur.data = append(r.cur.data, "inf"...)
+			err = r.delimited()
+		case len(b) >= 9 && string(b[:9]) == "-Infinity":
+			r.pos += 9
+			r.cur.data = append(r.cur.data, "-inf"...)
+			err = r.delimited()
+		default:
+			var s []byte
+			s, err = r.numberText()
+			r.cur.data = append(r.cur.data, s...)
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		s, err := r.numberText()
+		if err != nil {
+			return err
+		}
+		if len(s) > 64 {
+			return r.corrupt("score too long")
+		}
+		r.cur.data = append(r.cur.data, s...)
+	}
+	r.offs = append(r.offs, start, len(r.cur.data))
+	return nil
+}
+
+// entry reads a stream entry [id, [field, value, ...]].
+func (r *Reader) entry() error {
+	if err := r.expect('[', "'[' of a stream entry"); err != nil {
+		return err
+	}
+	id := len(r.offs) / 2
+	if err := r.item("a stream entry ID"); err != nil {
+		return err
+	}
+	if err := r.expect(',', "',' in a stream entry"); err != nil {
+		return err
+	}
+	if err := r.expect('[', "'[' of a stream entry's fields"); err != nil {
+		return err
+	}
+	first := true
+	nf := 0
+	for {
+		more, err := r.next(&first, ']')
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if err := r.item("a stream field"); err != nil {
+			return err
+		}
+		nf++
+	}
+	if nf%2 != 0 {
+		return r.corrupt("a stream entry with an odd number of fields")
+	}
+	r.ents = append(r.ents, entOff{id, nf})
+	return r.expect(']', "']' closing a stream entry")
+}
+
+const (
+	smLastID = 1 << iota
+	smEntriesAdded
+	smMaxDeleted
+	smGroups
+	smEntries
+)
+
+// streamMember handles one member of a stream value, or its end.
+func (r *Reader) streamMember() error {
+	more, err := r.next(&r.smFirst, '}')
+	if err != nil {
+		return err
+	}
+	if !more {
+		r.vs = vsDone
+		return nil
+	}
+	start := r.offset()
+	name, err := r.memberName()
+	if err != nil {
+		return err
+	}
+	var bit uint32
+	switch string(name) {
+	case "last_id":
+		bit = smLastID
+	case "entries_added":
+		bit = smEntriesAdded
+	case "max_deleted_id":
+		bit = smMaxDeleted
+	case "groups":
+		bit = smGroups
+	case "entries":
+		bit = smEntries
+	default:
+		return r.skipValue(5)
+	}
+	if r.sseen&bit != 0 {
+		return corruptf(start, "duplicate member %q in a stream", name)
+	}
+	r.sseen |= bit
+	switch bit {
+	case smLastID:
+		r.meta.LastID, err = r.metaBytes("last_id", false)
+	case smMaxDeleted:
+		r.meta.MaxDeletedID, err = r.metaBytes("max_deleted_id", true)
+	case smEntriesAdded:
+		v, ok, err := r.intOrNull("entries_added")
+		if err != nil {
+			return err
+		}
+		if ok {
+			if v < 0 {
+				return corruptf(start, "negative entries_added")
+			}
+			r.meta.EntriesAdded = v
+		}
+	case smGroups:
+		return r.groups()
+	case smEntries:
+		if err := r.expect('[', "an array of stream entries"); err != nil {
+			return err
+		}
+		r.vs, r.vFirst, r.elemPending = vsEntries, true, false
+	}
+	return err
+}
+
+// metaBytes reads a small byte string of stream metadata (at most 64 KiB)
+// into a new slice; null gives nil when nullable.
+func (r *Reader) metaBytes(what string, nullable bool) ([]byte, error) {
+	if nullable {
+		if null, err := r.isNull(); err != nil || null {
+			return nil, err
+		}
+	}
+	done, err := r.beginBytes(what)
+	if err != nil {
+		return nil, err
+	}
+	b := []byte{}
+	if !done {
+		if b, done, err = r.bytesBody(b, 64<<10); err != nil {
+			return nil, err
+		}
+		if !done {
+			return nil, r.corrupt("%s too long", what)
+		}
+	}
+	return b, nil
+}
+
+func (r *Reader) groups() error {
+	if err := r.expect('[', "an array of groups"); err != nil {
+		return err
+	}
+	first := true
+	for {
+		more, err := r.next(&first, ']')
+		if err != nil || !more {
+			return err
+		}
+		if len(r.meta.Groups) >= 1<<16 {
+			return r.corrupt("too many stream groups")
+		}
+		if err := r.expect('{', "a group object"); err != nil {
+			return err
+		}
+		g := StreamGroup{EntriesRead: -1}
+		f := true
+		var seen uint8
+		for {
+			more, err := r.next(&f, '}')
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			start := r.offset()
+			name, err := r.memberName()
+			if err != nil {
+				return err
+			}
+			var bit uint8
+			switch string(name) {
+			case "name":
+				bit = 1
+			case "last_delivered_id":
+				bit = 2
+			case "entries_read":
+				bit = 4
+			default:
+				if err := r.skipValue(7); err != nil {
+					return err
+				}
+				continue
+			}
+			if seen&bit != 0 {
+				return corruptf(start, "duplicate member %q in a group", name)
+			}
+			seen |= bit
+			switch bit {
+			case 1:
+				g.Name, err = r.metaBytes("a group name", false)
+			case 2:
+				g.LastDeliveredID, err = r.metaBytes("last_delivered_id", false)
+			case 4:
+				var v int64
+				var ok bool
+				v, ok, err = r.intOrNull("entries_read")
+				if ok {
+					if v < 0 {
+						return corruptf(start, "negative entries_read")
+					}
+					g.EntriesRead = v
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if seen&1 == 0 {
+			return r.corrupt("a stream group without a name")
+		}
+		r.meta.Groups = append(r.meta.Groups, g)
+	}
+}

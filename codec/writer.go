@@ -1,0 +1,631 @@
+package codec
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// ErrStringForm is returned by WriteStringPart and EndKey when the parts of
+// a string contradict KeyHeader.StringBase64. The Writer is then failed.
+var ErrStringForm = errors.New("codec: string parts contradict KeyHeader.StringBase64")
+
+const (
+	writeBufSize = 256 << 10 // Writer's buffer
+	flushAt      = 192 << 10 // flush once this much is buffered
+	segment      = 48 << 10  // big values are encoded in segments of this size (a multiple of 3)
+)
+
+// Writer streams one archive's JSON document (FORMAT.md) to an io.Writer.
+//
+// Use: NewWriter, then for each key BeginKey, the value's elements
+// (WriteString or WriteStringPart, WriteField, WriteItem, WriteMember,
+// WriteStreamEntry, as the type asks), EndKey; finally Close. Keys must be
+// grouped by database in ascending order.
+//
+// The Writer buffers internally and writes to the underlying io.Writer in
+// big blocks; it never closes it. It is not safe for concurrent use. After
+// any error the Writer is failed: every later call returns that error and
+// the output must be discarded (it is not a valid archive).
+type Writer struct {
+	dst     io.Writer
+	buf     []byte
+	flushed int64
+	err     error
+	h       Header
+
+	started  bool // header members written
+	dataOpen bool // "data" object opened (and maybe closed)
+	inDBs    bool // inside "databases"
+	db       int  // database of the open keys object
+	keysOpen bool // a keys object ("data" or "databases"/"N") is open
+	nInDB    int64
+	perDB    []dbCount
+	keys     int64
+	closed   bool
+
+	inKey  bool
+	kh     KeyHeader
+	nElems int64
+	// string value state: 0 nothing written, 1 WriteString done, 2 parts.
+	strMode  int
+	tc       TextChecker
+	carry    [3]byte // base64 input bytes not yet encoded (parts mode)
+	ncarry   int
+	b64Parts bool
+}
+
+type dbCount struct {
+	db int
+	n  int64
+}
+
+// NewWriter returns a Writer of the document to w. It writes nothing until
+// the first call that needs output. Format and FormatVersion are set by the
+// Writer (h.FormatVersion is ignored). A zero h.CreatedAt means now; an
+// empty h.Timestamp is derived from CreatedAt (UTC).
+func NewWriter(w io.Writer, h Header) *Writer {
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = time.Now()
+	}
+	h.CreatedAt = h.CreatedAt.UTC()
+	if h.Timestamp == "" {
+		h.Timestamp = h.CreatedAt.Format("20060102_150405")
+	}
+	h.FormatVersion = FormatVersion
+	return &Writer{dst: w, buf: make([]byte, 0, writeBufSize), h: h}
+}
+
+// Keys returns the number of keys ended so far.
+func (w *Writer) Keys() int64 { return w.keys }
+
+// BytesWritten returns the number of JSON bytes produced so far (buffered
+// ones included).
+func (w *Writer) BytesWritten() int64 { return w.flushed + int64(len(w.buf)) }
+
+func (w *Writer) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+func (w *Writer) misuse(format string, args ...any) error {
+	return w.fail(fmt.Errorf("codec: writer: "+format, args...))
+}
+
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.dst.Write(w.buf)
+	w.flushed += int64(n)
+	if err == nil && n < len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	w.buf = w.buf[:0]
+	if err != nil {
+		return w.fail(fmt.Errorf("codec: write archive: %w", err))
+	}
+	return nil
+}
+
+// maybeFlush flushes when the buffer is nearly full.
+func (w *Writer) maybeFlush() error {
+	if len(w.buf) >= flushAt {
+		return w.flush()
+	}
+	return nil
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func (w *Writer) start() {
+	if w.started {
+		return
+	}
+	w.started = true
+	b := w.buf
+	b = append(b, `{"format":"redback","format_version":`...)
+	b = strconv.AppendInt(b, FormatVersion, 10)
+	b = append(b, `,"timestamp":`...)
+	b = EncodeBytes(b, []byte(w.h.Timestamp))
+	b = append(b, `,"created_at":"`...)
+	b = w.h.CreatedAt.AppendFormat(b, timeLayout)
+	b = append(b, `","source":{"redis_version":`...)
+	b = EncodeBytes(b, []byte(w.h.Source.RedisVersion))
+	b = append(b, `,"role":`...)
+	b = EncodeBytes(b, []byte(w.h.Source.Role))
+	b = append(b, `,"mode":`...)
+	b = EncodeBytes(b, []byte(w.h.Source.Mode))
+	b = append(b, `,"databases":[`...)
+	for i, db := range w.h.Source.Databases {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(db), 10)
+	}
+	b = append(b, "]}"...)
+	w.buf = b
+}
+
+// openDB positions the writer inside the keys object of database db.
+func (w *Writer) openDB(db int) error {
+	if w.keysOpen && db == w.db {
+		return nil
+	}
+	if db < 0 {
+		return w.misuse("negative database %d", db)
+	}
+	if w.keysOpen && db < w.db {
+		return w.misuse("database %d after database %d: keys must come in ascending database order", db, w.db)
+	}
+	w.start()
+	if w.keysOpen {
+		w.buf = append(w.buf, "\n}"...)
+		w.perDB = append(w.perDB, dbCount{w.db, w.nInDB})
+		w.keysOpen = false
+	}
+	if !w.dataOpen {
+		w.dataOpen = true
+		if db == 0 {
+			w.buf = append(w.buf, `,"data":{`...)
+			w.db, w.keysOpen, w.nInDB = 0, true, 0
+			return nil
+		}
+		w.buf = append(w.buf, `,"data":{}`...)
+	}
+	if !w.inDBs {
+		w.inDBs = true
+		w.buf = append(w.buf, `,"databases":{"`...)
+	} else {
+		w.buf = append(w.buf, `,"`...)
+	}
+	w.buf = strconv.AppendInt(w.buf, int64(db), 10)
+	w.buf = append(w.buf, `":{`...)
+	w.db, w.keysOpen, w.nInDB = db, true, 0
+	return nil
+}
+
+var typeNames = [...]string{
+	TypeString: "string",
+	TypeHash:   "hash",
+	TypeList:   "list",
+	TypeSet:    "set",
+	TypeZSet:   "zset",
+	TypeStream: "stream",
+}
+
+// String returns the type's name in archives ("string", "hash", ...).
+func (t Type) String() string {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// BeginKey opens a key. Keys must come grouped by database in ascending
+// database order (else an error); database 0 goes to "data", others to
+// "databases". h.Stream is required for TypeStream. The key's value is
+// then given by the element calls for its type and closed by EndKey.
+func (w *Writer) BeginKey(h KeyHeader) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return w.misuse("BeginKey after Close")
+	}
+	if w.inKey {
+		return w.misuse("BeginKey while a key is open")
+	}
+	if h.Type < TypeString || h.Type > TypeStream {
+		return w.misuse("BeginKey: invalid type %d", h.Type)
+	}
+	if h.Type == TypeStream && h.Stream == nil {
+		return w.misuse("BeginKey: stream without StreamMeta")
+	}
+	if err := w.openDB(h.DB); err != nil {
+		return err
+	}
+	b := w.buf
+	if w.nInDB > 0 {
+		b = append(b, ",\n"...)
+	} else {
+		b = append(b, '\n')
+	}
+	b = EncodeBytes(b, h.Key)
+	b = append(b, `:{"type":"`...)
+	b = append(b, typeNames[h.Type]...)
+	if h.PTTL > 0 {
+		b = append(b, `","ttl":`...)
+		b = strconv.AppendInt(b, (h.PTTL+999)/1000, 10)
+		b = append(b, `,"pttl":`...)
+		b = strconv.AppendInt(b, h.PTTL, 10)
+		if h.ExpireAt > 0 {
+			b = append(b, `,"expire_at":`...)
+			b = strconv.AppendInt(b, h.ExpireAt, 10)
+		}
+		b = append(b, `,"value":`...)
+	} else {
+		b = append(b, `","ttl":null,"value":`...)
+	}
+	switch h.Type {
+	case TypeHash:
+		if h.HashAsPairs {
+			b = append(b, '[')
+		} else {
+			b = append(b, '{')
+		}
+	case TypeList, TypeSet, TypeZSet:
+		b = append(b, '[')
+	case TypeStream:
+		s := h.Stream
+		b = append(b, `{"last_id":`...)
+		b = EncodeBytes(b, s.LastID)
+		if s.EntriesAdded >= 0 {
+			b = append(b, `,"entries_added":`...)
+			b = strconv.AppendInt(b, s.EntriesAdded, 10)
+		}
+		if s.MaxDeletedID != nil {
+			b = append(b, `,"max_deleted_id":`...)
+			b = EncodeBytes(b, s.MaxDeletedID)
+		}
+		b = append(b, `,"groups":[`...)
+		for i, g := range s.Groups {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = EncodeBytes(b, g.Name)
+			b = append(b, `,"last_delivered_id":`...)
+			b = EncodeBytes(b, g.LastDeliveredID)
+			b = append(b, `,"entries_read":`...)
+			if g.EntriesRead >= 0 {
+				b = strconv.AppendInt(b, g.EntriesRead, 10)
+			} else {
+				b = append(b, "null"...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, `],"entries":[`...)
+	}
+	w.buf = b
+	w.inKey, w.kh, w.nElems, w.strMode = true, h, 0, 0
+	w.kh.Key = nil // do not keep the caller's buffer
+	w.kh.Stream = nil
+	return w.maybeFlush()
+}
+
+func (w *Writer) check(t Type, what string) error {
+	if w.err != nil {
+		return w.err
+	}
+	if !w.inKey {
+		return w.misuse("%s without BeginKey", what)
+	}
+	if w.kh.Type != t {
+		return w.misuse("%s on a %s key", what, w.kh.Type)
+	}
+	return nil
+}
+
+// sep writes the separator before an element.
+func (w *Writer) sep() {
+	if w.nElems > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.nElems++
+}
+
+// appendValue writes the byte string v, flushing as it goes so that a big
+// value never grows the buffer much beyond its size.
+func (w *Writer) appendValue(v []byte) error {
+	if len(v) < segment {
+		w.buf = EncodeBytes(w.buf, v)
+		return w.maybeFlush()
+	}
+	if IsText(v) {
+		w.buf = append(w.buf, '"')
+		for len(v) > 0 {
+			n := min(len(v), segment)
+			w.buf = appendEscaped(w.buf, v[:n])
+			v = v[n:]
+			if err := w.maybeFlush(); err != nil {
+				return err
+			}
+		}
+		w.buf = append(w.buf, '"')
+		return nil
+	}
+	w.buf = append(w.buf, b64Prefix...)
+	for len(v) > 0 {
+		n := min(len(v), segment)
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, v[:n])
+		v = v[n:]
+		if err := w.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	w.buf = append(w.buf, '"')
+	return nil
+}
+
+// WriteString writes the whole value of a string key in one call; the
+// Writer chooses its form (text or base64) from its bytes.
+func (w *Writer) WriteString(v []byte) error {
+	if err := w.check(TypeString, "WriteString"); err != nil {
+		return err
+	}
+	if w.strMode != 0 {
+		return w.misuse("WriteString after another string write")
+	}
+	w.strMode = 1
+	return w.appendValue(v)
+}
+
+// WriteStringPart appends p to the value of the current string key: a big
+// value is written in any number of parts (possibly empty, split anywhere,
+// even inside a UTF-8 sequence), and the output is byte for byte what
+// WriteString of the concatenated parts would give, provided the caller
+// set KeyHeader.StringBase64 = !IsText(concatenated parts) in BeginKey.
+//
+// The Writer checks that promise as it goes: with StringBase64 false, the
+// first part that makes the value not text (a first byte 00, invalid
+// UTF-8) fails with an error wrapping ErrStringForm (so does EndKey when
+// the value ends inside a UTF-8 sequence); with StringBase64 true, EndKey
+// fails with ErrStringForm when the value turned out to be text. The
+// output is then already partly written, so the Writer is failed.
+func (w *Writer) WriteStringPart(p []byte) error {
+	if err := w.check(TypeString, "WriteStringPart"); err != nil {
+		return err
+	}
+	switch w.strMode {
+	case 1:
+		return w.misuse("WriteStringPart after WriteString")
+	case 0:
+		w.strMode = 2
+		w.tc.Reset()
+		w.ncarry = 0
+		w.b64Parts = w.kh.StringBase64
+		if w.b64Parts {
+			w.buf = append(w.buf, b64Prefix...)
+		} else {
+			w.buf = append(w.buf, '"')
+		}
+	}
+	w.tc.check(p)
+	if !w.b64Parts {
+		if w.tc.bad {
+			return w.fail(fmt.Errorf("%w: the value is not text (StringBase64 was false)", ErrStringForm))
+		}
+		for len(p) > 0 {
+			n := min(len(p), segment)
+			w.buf = appendEscaped(w.buf, p[:n])
+			p = p[n:]
+			if err := w.maybeFlush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// base64: encode whole groups of 3 bytes, carry the rest.
+	if w.ncarry > 0 {
+		for w.ncarry < 3 && len(p) > 0 {
+			w.carry[w.ncarry] = p[0]
+			w.ncarry++
+			p = p[1:]
+		}
+		if w.ncarry < 3 {
+			return nil
+		}
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, w.carry[:3])
+		w.ncarry = 0
+	}
+	for len(p) >= 3 {
+		n := min(len(p), segment) / 3 * 3
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, p[:n])
+		p = p[n:]
+		if err := w.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	w.ncarry = copy(w.carry[:], p)
+	return nil
+}
+
+// WriteField writes one field of a hash.
+func (w *Writer) WriteField(field, value []byte) error {
+	if err := w.check(TypeHash, "WriteField"); err != nil {
+		return err
+	}
+	if w.nElems > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.nElems++
+	if w.kh.HashAsPairs {
+		w.buf = append(w.buf, '[')
+		w.buf = EncodeBytes(w.buf, field)
+		w.buf = append(w.buf, ',')
+		if err := w.appendValue(value); err != nil {
+			return err
+		}
+		w.buf = append(w.buf, ']')
+		return nil
+	}
+	w.buf = EncodeBytes(w.buf, field)
+	w.buf = append(w.buf, ':')
+	return w.appendValue(value)
+}
+
+// WriteItem writes one element of a list or one member of a set.
+func (w *Writer) WriteItem(v []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if !w.inKey || (w.kh.Type != TypeList && w.kh.Type != TypeSet) {
+		return w.misuse("WriteItem outside a list or set key")
+	}
+	w.sep()
+	return w.appendValue(v)
+}
+
+// WriteMember writes one member of a sorted set with its score as Redis
+// prints it: a JSON number ("1.5", "3.0000000000000004", "1e+300") is
+// written as a number, "inf", "+inf" and "-inf" as strings; any other text
+// is an error.
+func (w *Writer) WriteMember(member, score []byte) error {
+	if err := w.check(TypeZSet, "WriteMember"); err != nil {
+		return err
+	}
+	quote := false
+	switch string(score) {
+	case "inf", "+inf", "-inf":
+		quote = true
+	default:
+		if !isJSONNumber(score) {
+			return w.misuse("WriteMember: score %q is not a number", score)
+		}
+	}
+	w.sep()
+	w.buf = append(w.buf, '[')
+	if err := w.appendValue(member); err != nil {
+		return err
+	}
+	w.buf = append(w.buf, ',')
+	if quote {
+		w.buf = append(w.buf, '"')
+		w.buf = append(w.buf, score...)
+		w.buf = append(w.buf, '"')
+	} else {
+		w.buf = append(w.buf, score...)
+	}
+	w.buf = append(w.buf, ']')
+	return nil
+}
+
+// WriteStreamEntry writes one stream entry; e.Fields must have an even
+// length.
+func (w *Writer) WriteStreamEntry(e StreamEntry) error {
+	if err := w.check(TypeStream, "WriteStreamEntry"); err != nil {
+		return err
+	}
+	if len(e.Fields)%2 != 0 {
+		return w.misuse("WriteStreamEntry: odd number of fields (%d)", len(e.Fields))
+	}
+	w.sep()
+	w.buf = append(w.buf, '[')
+	w.buf = EncodeBytes(w.buf, e.ID)
+	w.buf = append(w.buf, ",["...)
+	for i, f := range e.Fields {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		if err := w.appendValue(f); err != nil {
+			return err
+		}
+	}
+	w.buf = append(w.buf, "]]"...)
+	return nil
+}
+
+// EndKey closes the open key.
+func (w *Writer) EndKey() error {
+	if w.err != nil {
+		return w.err
+	}
+	if !w.inKey {
+		return w.misuse("EndKey without BeginKey")
+	}
+	switch w.kh.Type {
+	case TypeString:
+		switch w.strMode {
+		case 0:
+			w.buf = append(w.buf, `""`...)
+		case 2:
+			if w.b64Parts {
+				if w.tc.IsText() {
+					return w.fail(fmt.Errorf("%w: the value is text (StringBase64 was true)", ErrStringForm))
+				}
+				w.buf = base64.StdEncoding.AppendEncode(w.buf, w.carry[:w.ncarry])
+			} else if !w.tc.IsText() {
+				return w.fail(fmt.Errorf("%w: the value is not text (StringBase64 was false)", ErrStringForm))
+			}
+			w.buf = append(w.buf, '"')
+		}
+	case TypeHash:
+		if w.kh.HashAsPairs {
+			w.buf = append(w.buf, ']')
+		} else {
+			w.buf = append(w.buf, '}')
+		}
+	case TypeList, TypeSet, TypeZSet:
+		w.buf = append(w.buf, ']')
+	case TypeStream:
+		w.buf = append(w.buf, "]}"...)
+	}
+	w.buf = append(w.buf, '}')
+	w.inKey = false
+	w.keys++
+	w.nInDB++
+	return w.maybeFlush()
+}
+
+// Close ends the document: it writes keys_count, keys_per_db and
+// completed_at and flushes everything to the underlying io.Writer, which
+// it does not close. It fails if a key is still open. The Trailer returned
+// is what was written.
+func (w *Writer) Close() (Trailer, error) {
+	if w.err != nil {
+		return Trailer{}, w.err
+	}
+	if w.closed {
+		return Trailer{}, w.misuse("Close called twice")
+	}
+	if w.inKey {
+		return Trailer{}, w.misuse("Close while a key is open")
+	}
+	w.start()
+	if !w.dataOpen {
+		w.dataOpen = true
+		w.buf = append(w.buf, `,"data":{}`...)
+	}
+	if w.keysOpen {
+		w.buf = append(w.buf, "\n}"...)
+		w.perDB = append(w.perDB, dbCount{w.db, w.nInDB})
+		w.keysOpen = false
+	}
+	if w.inDBs {
+		w.buf = append(w.buf, '}')
+	}
+	t := Trailer{KeysCount: w.keys, KeysPerDB: make(map[int]int64, len(w.perDB)), CompletedAt: time.Now().UTC()}
+	b := append(w.buf, `,"keys_count":`...)
+	b = strconv.AppendInt(b, w.keys, 10)
+	b = append(b, `,"keys_per_db":{`...)
+	first := true
+	for _, d := range w.perDB {
+		if d.n == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		t.KeysPerDB[d.db] = d.n
+		b = append(b, '"')
+		b = strconv.AppendInt(b, int64(d.db), 10)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, d.n, 10)
+	}
+	b = append(b, `},"completed_at":"`...)
+	b = t.CompletedAt.AppendFormat(b, timeLayout)
+	b = append(b, "\"}\n"...)
+	w.buf = b
+	w.closed = true
+	if err := w.flush(); err != nil {
+		return Trailer{}, err
+	}
+	return t, nil
+}

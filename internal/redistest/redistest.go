@@ -1,0 +1,201 @@
+// Package redistest starts throw-away redis-server processes for tests and
+// benchmarks: each in its own temporary directory, listening on a unix
+// socket and on a free loopback port, never on the machine's own 6379.
+//
+// When redis-server cannot be found the caller's test fails (it is never
+// skipped): a test that needs a server must not pass without one.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a running redis-server owned by a test.
+type Server struct {
+	Dir    string // the server's working directory
+	Socket string // unix socket path
+	Port   int    // loopback TCP port
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+// Binary returns the path of redis-server, from REDIS_SERVER or PATH.
+func Binary() (string, error) {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis-server not found (install it: apt-get install redis-server): %w", err)
+	}
+	return p, nil
+}
+
+// Start starts a server for t and stops it when t ends. extra arguments are
+// passed to redis-server as "--name value" pairs (for example
+// "--maxmemory", "10mb"). It fails t when no server can be started.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	s, err := StartDir(t.TempDir(), extra...)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartDir starts a server in dir (which must exist). The caller stops it.
+func StartDir(dir string, extra ...string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		// A unix socket path is limited to about 104 bytes; keep it short.
+		sockDir, err := os.MkdirTemp("", "rt")
+		if err != nil {
+			return nil, err
+		}
+		sock := filepath.Join(sockDir, "redis.sock")
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args := []string{
+			"--port", strconv.Itoa(port),
+			"--bind", "127.0.0.1",
+			"--unixsocket", sock,
+			"--unixsocketperm", "700",
+			"--dir", dir,
+			"--save", "",
+			"--appendonly", "no",
+			"--daemonize", "no",
+			"--enable-debug-command", "yes",
+			"--logfile", filepath.Join(dir, "redis.log"),
+		}
+		args = append(args, extra...)
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start redis-server: %w", err)
+		}
+		s := &Server{Dir: dir, Socket: sock, Port: port, cmd: cmd, done: make(chan struct{})}
+		go func() { _ = cmd.Wait(); close(s.done) }()
+		if err := s.waitReady(10 * time.Second); err != nil {
+			s.Stop()
+			lastErr = fmt.Errorf("%w; log: %s", err, tail(filepath.Join(dir, "redis.log")))
+			continue // most likely the port was taken between probe and bind
+		}
+		return s, nil
+	}
+	return nil, lastErr
+}
+
+func (s *Server) waitReady(max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("redis-server exited during start")
+		default:
+		}
+		c, err := net.DialTimeout("unix", s.Socket, 200*time.Millisecond)
+		if err == nil {
+			_, _ = c.Write([]byte("PING\r\n"))
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			// -NOAUTH: the server is up and wants a password.
+			if err == nil && (strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH")) {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server did not answer within %s", max)
+}
+
+// URL returns a redis:// URL for database db over TCP.
+func (s *Server) URL(db int) string {
+	return fmt.Sprintf("redis://127.0.0.1:%d/%d", s.Port, db)
+}
+
+// SocketURL returns a unix:// URL for database db.
+func (s *Server) SocketURL(db int) string {
+	return fmt.Sprintf("unix://%s?db=%d", s.Socket, db)
+}
+
+// Client returns a client for database db, closed when t ends.
+func (s *Server) Client(t testing.TB, db int) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, DB: db, Protocol: 2})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop kills the server and removes its socket directory. It is safe to call
+// more than once.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	_ = os.RemoveAll(filepath.Dir(s.Socket))
+}
+
+// Kill stops the server abruptly (as a crash would), leaving its files.
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Digest returns DEBUG DIGEST-VALUE of key in db, or "" when it does not exist.
+func Digest(ctx context.Context, c *redis.Client, key string) (string, error) {
+	v, err := c.Do(ctx, "DEBUG", "DIGEST-VALUE", key).Slice()
+	if err != nil {
+		return "", err
+	}
+	if len(v) != 1 {
+		return "", fmt.Errorf("DEBUG DIGEST-VALUE: unexpected reply %v", v)
+	}
+	d, _ := v[0].(string)
+	if d == strings.Repeat("0", 40) {
+		return "", nil
+	}
+	return d, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log)"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/internal/pipe"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -90,7 +91,10 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if err != nil {
 		return res, err
 	}
-	rd := codec.NewReader(plain)
+	// Decryption and gunzip run in the pipe's goroutine, parsing here.
+	pr := pipe.NewReader(plain, 4, 256<<10)
+	defer pr.Close()
+	rd := codec.NewReader(pr)
 	hdr, err := rd.Header()
 	if err != nil {
 		return res, translate(err)
@@ -200,7 +204,9 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 		return v, err
 	}
 	v.Compressed, v.Encrypted = layers.Gzip, layers.Age
-	rd := codec.NewReader(plain)
+	pr := pipe.NewReader(plain, 4, 256<<10)
+	defer pr.Close()
+	rd := codec.NewReader(pr)
 	hdr, err := rd.Header()
 	if err != nil {
 		return v, translate(err)
@@ -221,7 +227,7 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 	}
 	// Drain what follows the JSON (nothing, or gzip's trailer) so that the
 	// hash covers the whole object.
-	if _, err := io.Copy(io.Discard, plain); err != nil {
+	if _, err := io.Copy(io.Discard, pr); err != nil {
 		return v, translate(err)
 	}
 	if _, err := io.Copy(io.Discard, h); err != nil {

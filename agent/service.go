@@ -23,6 +23,7 @@ import (
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/internal/pipe"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -169,7 +170,11 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
 	}
-	cw := codec.NewWriter(enc, codec.Header{
+	// JSON encoding runs here; gzip, age, hashing and storage run in the
+	// pipe's goroutine, on another core.
+	pw := pipe.NewWriter(enc, 4, 256<<10)
+	defer pw.Close()
+	cw := codec.NewWriter(pw, codec.Header{
 		Timestamp: created.Format("20060102_150405"),
 		CreatedAt: created,
 		Source: codec.Source{
@@ -182,6 +187,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	trailer, err := cw.Close()
 	if err != nil {
+		return res, fmt.Errorf("write archive: %w", err)
+	}
+	if err := pw.Close(); err != nil {
 		return res, fmt.Errorf("write archive: %w", err)
 	}
 	if err := enc.Close(); err != nil {

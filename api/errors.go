@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redback-dev/redback/agent"
@@ -18,7 +19,7 @@ import (
 // adapter below turns every error into a status code.
 var (
 	errBadRequest   = errors.New("bad request")
-	errUnauthorized = errors.New("authentication required")
+	errUnauthorized = errors.New("unauthorized")
 	errForbidden    = errors.New("forbidden")
 	errNotFound     = errors.New("not found")
 	errTooLarge     = errors.New("request body too large")
@@ -84,7 +85,14 @@ func publicMessage(err error) string {
 	if errors.As(err, &lim) {
 		return lim.Error()
 	}
-	return absPath.ReplaceAllString(err.Error(), "$1<path>")
+	return absPath.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		i := strings.IndexByte(m, '/')
+		tail := ""
+		if strings.HasSuffix(m, ":") { // "open /x/y: denied" keeps its colon
+			tail = ":"
+		}
+		return m[:i] + "<path>" + tail
+	})
 }
 
 // writeError answers with the error's status and {"success": false, ...}.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,7 +77,7 @@ type harnessOpt func(*config.Config, *Options)
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, redis: redistest.Start(t), storage: t.TempDir(), logs: &syncBuffer{},
-		clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 5, 0, time.UTC)}}
+		clock: &fakeClock{t: time.Now().Truncate(time.Second)}}
 	cfg := config.Default()
 	cfg.Redis.URL = h.redis.URL(0)
 	cfg.Storage = h.storage
@@ -257,4 +258,17 @@ func (h *harness) writeFile(name string, data []byte) {
 	if err := os.WriteFile(filepath.Join(h.storage, name), data, 0o600); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+func mustPrefixes(t *testing.T, ss ...string) []netip.Prefix {
+	t.Helper()
+	var out []netip.Prefix
+	for _, s := range ss {
+		p, err := parseProxy(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }

@@ -819,6 +819,9 @@ func (r *Reader) emit(last bool) *Chunk {
 		}
 		return c
 	}
+	if cap(c.Items) < len(r.offs)/2 {
+		c.Items = make([][]byte, 0, len(r.offs)/2)
+	}
 	for i := 0; i+1 < len(r.offs); i += 2 {
 		s, t := r.offs[i], r.offs[i+1]
 		c.Items = append(c.Items, c.data[s:t:t])
@@ -959,8 +962,10 @@ func (r *Reader) item(what string) error {
 
 func (r *Reader) element() error {
 	switch r.typ {
-	case TypeList, TypeSet:
-		return r.item("a " + r.typ.String() + " item")
+	case TypeList:
+		return r.item("a list item")
+	case TypeSet:
+		return r.item("a set member")
 	case TypeHash:
 		if r.vObj {
 			if err := r.item("a hash field"); err != nil {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -81,7 +80,7 @@ func (o *DumpOptions) defaults() {
 		o.StringWindow = 1 << 20
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 4 << 20
+		o.BatchBytes = 2 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -252,7 +251,7 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan [][]byte, d.opt.Workers)
-	results := make(chan batchResult, d.opt.Workers)
+	results := make(chan batchResult, 2*d.opt.Workers)
 	var dups atomic.Int64
 
 	// Scanner: SCAN the keyspace, drop keys seen before, hand out batches.
@@ -703,51 +702,33 @@ func (d *Dumper) writeBig(ctx context.Context, c *redis.Client, db int, w KeyWri
 // whether it is valid UTF-8 (which decides its encoding in the archive), once
 // to write it.
 func (d *Dumper) writeBigString(ctx context.Context, c *redis.Client, w KeyWriter, h codec.KeyHeader) (bool, int64, error) {
-	valid := true
-	var carry []byte
+	var tc codec.TextChecker
 	var total int64
-	first := true
 	err := d.stringWindows(ctx, c, h.Key, func(p []byte) error {
-		if first && len(p) > 0 && p[0] == 0 {
-			valid = false
-		}
-		first = false
-		buf := append(carry, p...)
-		// Keep an incomplete trailing sequence for the next window.
-		cut := len(buf)
-		for i := 1; i <= utf8.UTFMax && i <= len(buf); i++ {
-			if utf8.RuneStart(buf[len(buf)-i]) {
-				if !utf8.FullRune(buf[len(buf)-i:]) {
-					cut = len(buf) - i
-				}
-				break
-			}
-		}
-		if !utf8.Valid(buf[:cut]) {
-			valid = false
-		}
-		carry = append(carry[:0], buf[cut:]...)
+		_, _ = tc.Write(p)
 		total += int64(len(p))
 		return nil
 	})
 	if err != nil {
 		return false, 0, err
 	}
-	if len(carry) > 0 {
-		valid = false
-	}
 	if total == 0 {
 		return false, 0, nil
 	}
-	h.StringBase64 = !valid
+	h.StringBase64 = !tc.IsText()
 	if err := w.BeginKey(h); err != nil {
 		return false, 0, err
 	}
-	err = d.stringWindows(ctx, c, h.Key, w.WriteStringPart)
-	if err != nil {
+	if err := d.stringWindows(ctx, c, h.Key, w.WriteStringPart); err != nil {
 		return false, 0, err
 	}
-	return true, 2 * total, w.EndKey()
+	if err := w.EndKey(); err != nil {
+		if errors.Is(err, codec.ErrStringForm) {
+			return false, 0, fmt.Errorf("the value changed while it was read; take the backup again: %w", err)
+		}
+		return false, 0, err
+	}
+	return true, 2 * total, nil
 }
 
 func (d *Dumper) stringWindows(ctx context.Context, c *redis.Client, key []byte, fn func([]byte) error) error {
@@ -775,23 +756,35 @@ func (d *Dumper) stringWindows(ctx context.Context, c *redis.Client, key []byte,
 // writeScanned writes a hash (HSCAN, pairs) or a set (SSCAN).
 func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter, h codec.KeyHeader, cmd string, step int) (bool, int64, error) {
 	var cursor uint64
+	windows, stop := fetchAhead(ctx, 4, func(ctx context.Context) ([]byte, bool, error) {
+		raw, err := c.DoRaw(ctx, cmd, h.Key, cursor, "COUNT", d.opt.Window).Bytes()
+		if err != nil {
+			return nil, false, wrapRedis(cmd, err)
+		}
+		next, _, err := parseScan(raw, nil)
+		if err != nil {
+			return raw, false, nil // the writer reports it
+		}
+		cursor = next
+		return raw, next != 0, nil
+	})
+	defer stop()
 	started := false
 	var bytes int64
 	var items [][]byte
-	for {
-		raw, err := c.DoRaw(ctx, cmd, h.Key, cursor, "COUNT", d.opt.Window).Bytes()
-		if err != nil {
-			return false, 0, wrapRedis(cmd, err)
+	for win := range windows {
+		if win.err != nil {
+			return false, 0, win.err
 		}
-		bytes += int64(len(raw))
-		next, got, err := parseScan(raw, items[:0])
+		bytes += int64(len(win.v))
+		var err error
+		_, items, err = parseScan(win.v, items[:0])
 		if err != nil {
 			if isWrongType(err) && !started {
 				return false, bytes, nil // replaced meanwhile: next backup
 			}
 			return false, 0, wrapRedis(cmd, err)
 		}
-		items = got
 		if len(items) > 0 && !started {
 			if err := w.BeginKey(h); err != nil {
 				return false, 0, err
@@ -808,10 +801,6 @@ func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter,
 				return false, 0, err
 			}
 		}
-		cursor = next
-		if cursor == 0 {
-			break
-		}
 	}
 	if !started {
 		return false, bytes, nil
@@ -822,11 +811,9 @@ func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter,
 // writeRanged writes a list (LRANGE windows) or a zset (ZRANGE windows, in
 // score order).
 func (d *Dumper) writeRanged(ctx context.Context, c *redis.Client, w KeyWriter, h codec.KeyHeader) (bool, int64, error) {
-	started := false
-	var bytes int64
-	var items [][]byte
 	win := int64(d.opt.Window)
-	for start := int64(0); ; start += win {
+	start := int64(0)
+	windows, stop := fetchAhead(ctx, 4, func(ctx context.Context) ([]byte, bool, error) {
 		var raw []byte
 		var err error
 		if h.Type == codec.TypeList {
@@ -835,10 +822,29 @@ func (d *Dumper) writeRanged(ctx context.Context, c *redis.Client, w KeyWriter, 
 			raw, err = c.DoRaw(ctx, "ZRANGE", h.Key, start, start+win-1, "WITHSCORES").Bytes()
 		}
 		if err != nil {
-			return false, 0, wrapRedis("range read", err)
+			return nil, false, wrapRedis("range read", err)
 		}
-		bytes += int64(len(raw))
-		items, _, err = parseBulkArray(raw, items[:0])
+		start += win
+		n, _, err := parseArrayHeader(raw)
+		if err != nil {
+			return raw, false, nil // the writer reports it
+		}
+		if h.Type == codec.TypeZSet {
+			n /= 2
+		}
+		return raw, int64(n) == win, nil
+	})
+	defer stop()
+	started := false
+	var bytes int64
+	var items [][]byte
+	for wv := range windows {
+		if wv.err != nil {
+			return false, 0, wv.err
+		}
+		bytes += int64(len(wv.v))
+		var err error
+		items, _, err = parseBulkArray(wv.v, items[:0])
 		if err != nil {
 			if isWrongType(err) && !started {
 				return false, bytes, nil
@@ -866,13 +872,6 @@ func (d *Dumper) writeRanged(ctx context.Context, c *redis.Client, w KeyWriter, 
 					return false, 0, err
 				}
 			}
-		}
-		n := int64(len(items))
-		if h.Type == codec.TypeZSet {
-			n /= 2
-		}
-		if n < win {
-			break
 		}
 	}
 	if !started {
@@ -1055,4 +1054,35 @@ func quoteKey(k []byte) string {
 		return strconv.Quote(string(k[:100])) + "..."
 	}
 	return strconv.Quote(string(k))
+}
+
+// ahead is one prefetched window.
+type ahead[T any] struct {
+	v   T
+	err error
+}
+
+// fetchAhead calls fetch in a goroutine, keeping up to depth results ready,
+// so that reading a big key overlaps with writing it. fetch reports whether
+// there is more. The caller must call stop when done (early or not).
+func fetchAhead[T any](ctx context.Context, depth int, fetch func(context.Context) (T, bool, error)) (<-chan ahead[T], func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan ahead[T], depth)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			v, more, err := fetch(ctx)
+			select {
+			case ch <- ahead[T]{v, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || !more {
+				return
+			}
+		}
+	}()
+	return ch, func() { cancel(); <-done }
 }

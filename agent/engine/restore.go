@@ -196,7 +196,7 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 	}
 
 	jobs := make(chan []*codec.Chunk, r.opt.Workers)
-	errc := make(chan error, r.opt.Workers+1)
+	errc := make(chan error, r.opt.Workers+2)
 	var wg sync.WaitGroup
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
@@ -215,8 +215,20 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 		}()
 	}
 
-	readErr := r.feed(ctx, src, jobs, lim)
+	big := make(chan *codec.Chunk, 8)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := r.runBig(ctx, big, src); err != nil {
+			errc <- err
+			cancel()
+			for range big {
+			}
+		}
+	}()
+	readErr := r.feed(ctx, src, jobs, big, lim)
 	close(jobs)
+	close(big)
 	wg.Wait()
 	close(errc)
 	var werr error
@@ -252,7 +264,7 @@ func (r *Restorer) targetDB(db int) int {
 
 // feed reads the archive: small keys go to the workers in batches, big keys
 // are written here, chunk by chunk, as they arrive.
-func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*codec.Chunk, lim *rate.Limiter) error {
+func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*codec.Chunk, big chan<- *codec.Chunk, lim *rate.Limiter) error {
 	batch := make([]*codec.Chunk, 0, r.opt.BatchKeys)
 	send := func() error {
 		if len(batch) == 0 {
@@ -297,11 +309,15 @@ func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*cod
 			}
 			continue
 		}
-		if err := send(); err != nil {
-			return err
+		if c.First {
+			if err := send(); err != nil {
+				return err
+			}
 		}
-		if err := r.writeBig(ctx, c, src); err != nil {
-			return err
+		select {
+		case big <- c:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -554,123 +570,176 @@ func (r *Restorer) dryRun(ctx context.Context, cl *redis.Client, batch []*codec.
 	return nil
 }
 
-// writeBig writes a key that arrives in several chunks (or a stream): under
-// a temporary name in the same hash slot, with a safety TTL so that a crash
-// leaves no permanent debris, then moved into place atomically.
-func (r *Restorer) writeBig(ctx context.Context, first *codec.Chunk, src ChunkSource) error {
-	key := append([]byte(nil), first.Key...)
-	db := r.targetDB(first.DB)
-	cl := r.client(db)
+// bigKey is the state of the key that runBig is writing.
+type bigKey struct {
+	key     []byte
+	cl      *redis.Client
+	tmp     []byte
+	skip    bool  // existed (overwrite off), or a dry run: drain only
+	exists  bool  // for the count of a skipped key
+	failed  error // a per-key write error: drain, then count it
+	wrote   bool
+	pipe    redis.Pipeliner
+	pending []*codec.Chunk
+	bytes   int
+}
 
-	// drain consumes the remaining chunks of this key.
-	drain := func(c *codec.Chunk) (*codec.Chunk, error) {
-		for !c.Last {
+// runBig writes the keys that arrive in several chunks (and streams), in
+// its own goroutine so that reading the archive never waits for Redis. Each
+// key is built under a temporary name in the same hash slot, with a safety
+// TTL so that a crash leaves no permanent debris, then moved into place
+// atomically; chunks are pipelined several at a time.
+func (r *Restorer) runBig(ctx context.Context, in <-chan *codec.Chunk, src ChunkSource) error {
+	var st *bigKey
+	var ferr error
+	for c := range in {
+		if ferr != nil {
 			src.Release(c)
-			next, err := src.Next()
-			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return nil, fmt.Errorf("read archive: %w", err)
-			}
-			c = next
+			continue
 		}
-		return c, nil
+		if c.First {
+			st, ferr = r.startBig(ctx, c)
+		}
+		if ferr == nil && st != nil {
+			ferr = r.addBig(ctx, st, c, src)
+		}
 	}
+	return ferr
+}
 
+func (r *Restorer) startBig(ctx context.Context, c *codec.Chunk) (*bigKey, error) {
+	st := &bigKey{key: append([]byte(nil), c.Key...)}
+	st.cl = r.client(r.targetDB(c.DB))
 	if r.opt.DryRun || !r.opt.Overwrite {
-		n, err := cl.Exists(ctx, string(key)).Result()
+		n, err := st.cl.Exists(ctx, string(st.key)).Result()
 		if err != nil {
-			return wrapRedis("EXISTS", err)
+			return nil, wrapRedis("EXISTS", err)
 		}
-		if n == 1 || r.opt.DryRun {
-			last, err := drain(first)
-			if err != nil {
-				return err
-			}
-			_, _, expired := r.expiry(last)
-			src.Release(last)
-			return r.count(n == 0 && !expired, n == 1 && !expired, expired, key, nil)
+		st.exists = n == 1
+		if st.exists || r.opt.DryRun {
+			st.skip = true
+			return st, nil
 		}
 	}
+	st.tmp = tempName(st.key)
+	st.pipe = st.cl.Pipeline()
+	st.pipe.Del(ctx, string(st.tmp))
+	return st, nil
+}
 
-	tmp := tempName(key)
-	if err := cl.Del(ctx, string(tmp)).Err(); err != nil {
-		return wrapRedis("DEL", err)
+// addBig queues one chunk and, at the key's last chunk, finishes the key.
+// It returns only errors that must stop the restore.
+func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src ChunkSource) error {
+	if st.skip || st.failed != nil {
+		if !c.Last {
+			src.Release(c)
+			return nil
+		}
+		defer src.Release(c)
+		_, _, expired := r.expiry(c)
+		switch {
+		case st.failed != nil:
+			return r.count(false, false, false, st.key, st.failed)
+		case r.opt.DryRun:
+			return r.count(!st.exists && !expired, st.exists && !expired, expired, st.key, nil)
+		}
+		return r.count(false, !expired, expired, st.key, nil)
 	}
-	cleanup := func() { _ = cl.Del(context.WithoutCancel(ctx), string(tmp)).Err() }
-	c := first
-	wrote := false
-	for {
-		pipe := cl.Pipeline()
-		n, err := r.queueChunk(ctx, pipe, tmp, c)
-		if err != nil {
-			cleanup()
+	n, err := r.queueChunk(ctx, st.pipe, st.tmp, c)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		st.wrote = true
+	}
+	st.pending = append(st.pending, c)
+	for _, it := range c.Items {
+		st.bytes += len(it)
+	}
+	if st.bytes >= 4<<20 || len(st.pending) >= 16 || c.Last {
+		if err := r.flushBig(ctx, st, src); err != nil {
 			return err
 		}
-		if n > 0 {
-			pipe.PExpire(ctx, string(tmp), time.Hour)
-			if _, err := pipe.Exec(ctx); err != nil {
-				cleanup()
-				if isFatal(err) || !isRedisReplyError(err) {
-					return wrapRedis("write", err)
-				}
-				if !c.Last {
-					if c, err = drain(c); err != nil {
-						return err
-					}
-				}
-				src.Release(c)
-				return r.count(false, false, false, key, err)
-			}
-			wrote = true
-		}
-		if c.Last {
-			break
-		}
-		src.Release(c)
-		next, err := src.Next()
-		if err != nil {
-			cleanup()
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("read archive: %w", err)
-		}
-		c = next
+	}
+	if !c.Last {
+		return nil
 	}
 	defer src.Release(c)
+	if st.failed != nil {
+		return r.count(false, false, false, st.key, st.failed)
+	}
+	return r.finishBig(ctx, st, c)
+}
+
+// flushBig sends the queued writes of st and releases their chunks, except
+// the last one (finishBig reads its TTL and stream metadata).
+func (r *Restorer) flushBig(ctx context.Context, st *bigKey, src ChunkSource) error {
+	defer func() {
+		last := st.pending[len(st.pending)-1]
+		for _, c := range st.pending[:len(st.pending)-1] {
+			src.Release(c)
+		}
+		if !last.Last {
+			src.Release(last)
+		}
+		st.pending = st.pending[:0]
+		st.bytes = 0
+	}()
+	if st.pipe.Len() == 0 {
+		return nil
+	}
+	st.pipe.PExpire(ctx, string(st.tmp), time.Hour)
+	_, err := st.pipe.Exec(ctx)
+	if err == nil {
+		return nil
+	}
+	r.cleanup(ctx, st)
+	if isFatal(err) || !isRedisReplyError(err) {
+		return wrapRedis("write", err)
+	}
+	st.failed = err
+	return nil
+}
+
+func (r *Restorer) cleanup(ctx context.Context, st *bigKey) {
+	_ = st.cl.Del(context.WithoutCancel(ctx), string(st.tmp)).Err()
+}
+
+// finishBig sets the TTL (and a stream's metadata) and moves the key into
+// place. c is the key's last chunk; its writes are already sent.
+func (r *Restorer) finishBig(ctx context.Context, st *bigKey, c *codec.Chunk) error {
 	mode, val, expired := r.expiry(c)
 	if expired {
-		cleanup()
-		return r.count(false, false, true, key, nil)
+		r.cleanup(ctx, st)
+		return r.count(false, false, true, st.key, nil)
 	}
 	if c.Type == codec.TypeStream {
-		if err := r.finishStream(ctx, cl, tmp, c, wrote); err != nil {
-			cleanup()
+		if err := r.finishStream(ctx, st.cl, st.tmp, c, st.wrote); err != nil {
+			r.cleanup(ctx, st)
 			if isFatal(err) || !isRedisReplyError(err) {
 				return err
 			}
-			return r.count(false, false, false, key, err)
+			return r.count(false, false, false, st.key, err)
 		}
-		wrote = true
+		st.wrote = true
 	}
-	if !wrote {
-		return r.count(false, false, false, key, errors.New("empty value in archive"))
+	if !st.wrote {
+		r.cleanup(ctx, st)
+		return r.count(false, false, false, st.key, errors.New("empty value in archive"))
 	}
 	over := "0"
 	if r.opt.Overwrite {
 		over = "1"
 	}
-	res, err := finishLua.Run(ctx, cl, []string{string(tmp), string(key)}, over, mode, val).Int64()
+	res, err := finishLua.Run(ctx, st.cl, []string{string(st.tmp), string(st.key)}, over, mode, val).Int64()
 	if err != nil {
-		cleanup()
+		r.cleanup(ctx, st)
 		if isFatal(err) || !isRedisReplyError(err) {
 			return wrapRedis("finish", err)
 		}
-		return r.count(false, false, false, key, err)
+		return r.count(false, false, false, st.key, err)
 	}
-	return r.count(res == 1, res == 0, false, key, nil)
+	return r.count(res == 1, res == 0, false, st.key, nil)
 }
 
 // queueChunk queues the writes of one chunk to tmp and returns how many.

@@ -205,8 +205,9 @@ func summary(e Event) string {
 	if e.Host != "" {
 		who += " (on " + e.Host + ")"
 	}
+	who = oneLine(who)
 	if e.Kind == Failed {
-		return fmt.Sprintf("redback: backup of %s FAILED: %s", who, e.Result.Error)
+		return fmt.Sprintf("redback: backup of %s FAILED: %s", who, oneLine(e.Result.Error))
 	}
 	r := e.Result
 	return fmt.Sprintf("redback: backup of %s succeeded: %s, %d keys, %.2f MB in %.1f s",

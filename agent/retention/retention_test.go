@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func name(t time.Time) string { return "redis_backup_" + t.UTC().Format("20060102_150405") + ".json.gz" }
+func name(t time.Time) string {
+	return "redis_backup_" + t.UTC().Format("20060102_150405") + ".json.gz"
+}
 
 func kept(ds []Decision) []string {
 	k, _ := Split(ds)

@@ -13,8 +13,8 @@
 //     by another agent count, and a new host picks up where the old left.
 //   - Daylight saving time neither skips nor doubles a daily slot (see Plan).
 //
-// Package scheduler also assembles the scheduled job of an agent.Service
-// (backup, retention, metrics, notifications, lease): see NewJob.
+// The job of an agent (backup, retention, metrics, notifications, lease)
+// is assembled by package scheduler/job.
 package scheduler
 
 import (

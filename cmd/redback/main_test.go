@@ -99,6 +99,7 @@ func TestBackupListStatsRestoreJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	start := time.Now()
 	out, errOut, code := redback(t, dir, "--redis-url", src.URL(0), "backup", "--json")
 	if code != 0 {
 		t.Fatalf("backup exit %d: %s", code, errOut)
@@ -142,7 +143,7 @@ func TestBackupListStatsRestoreJSON(t *testing.T) {
 	}
 	wantFields(t, "restore", jsonTypes(t, out), map[string]string{"success": "bool", "filename": "string", "restored_count": "number",
 		"skipped_count": "number", "error_count": "number", "total_keys": "number"})
-	diffs, err := redistest.Compare(ctx, src.Client(t, 0), dst.Client(t, 0), 5*time.Second)
+	diffs, err := redistest.Compare(ctx, src.Client(t, 0), dst.Client(t, 0), time.Since(start)+time.Second)
 	if err != nil || len(diffs) > 0 {
 		t.Fatalf("restored data differs: %v %v", err, diffs)
 	}

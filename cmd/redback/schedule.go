@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones for schedule.timezone in images without /usr/share/zoneinfo
+
+	"github.com/spf13/cobra"
+
+	"github.com/redback-dev/redback/agent"
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/scheduler"
+	"github.com/redback-dev/redback/agent/scheduler/job"
+)
+
+func init() {
+	extraCommands = append(extraCommands, scheduleCmd)
+}
+
+func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schedule [INTERVAL_HOURS] [COMPRESS] [MAX_BACKUPS]",
+		Short: "Take backups on a schedule, in the foreground, until SIGTERM",
+		Long: "Take backups on a schedule in the foreground until SIGINT or SIGTERM, like the seed's\n" +
+			"backup_scheduler.py: every INTERVAL_HOURS hours and daily at 03:00 (schedule.daily_at),\n" +
+			"gzip-compressed when COMPRESS is true, keeping the MAX_BACKUPS newest archives after each\n" +
+			"successful backup. The arguments default to agent.yaml's schedule.interval_hours,\n" +
+			"backup.compress and retention.keep_last (24 true 7). Cron expressions, the time zone,\n" +
+			"jitter, retention rules, notifications and the lease come from agent.yaml.\n\n" +
+			"Example: redback schedule 12 true 14   # every 12 hours, compressed, keep 14",
+		Args: cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := applyScheduleArgs(&cfg, args); err != nil {
+				return usageError{err}
+			}
+			log := g.logger(cfg, false)
+			svc, err := agent.New(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			sch, closeJob, err := newScheduler(svc, cfg, log, nil)
+			if err != nil {
+				return err
+			}
+			defer closeJob()
+			log.Info("scheduling backups", "compress", cfg.Backup.Compress, "keep_last", cfg.Retention.KeepLast,
+				"storage", svc.Sink().String())
+			return sch.Run(ctx)
+		},
+	}
+}
+
+// applyScheduleArgs puts the seed's positional arguments into cfg.
+func applyScheduleArgs(cfg *config.Config, args []string) error {
+	if len(args) > 0 {
+		h, err := strconv.ParseFloat(strings.TrimSpace(args[0]), 64)
+		if err != nil || h <= 0 || math.IsInf(h, 0) || math.IsNaN(h) || h > 24*366 {
+			return fmt.Errorf("INTERVAL_HOURS: %q: want a number of hours greater than 0, like 24 or 0.5", args[0])
+		}
+		if h*60 < 1 {
+			return fmt.Errorf("INTERVAL_HOURS: %q is less than a minute", args[0])
+		}
+		cfg.Schedule.IntervalHours = h
+	}
+	if len(args) > 1 {
+		switch strings.ToLower(strings.TrimSpace(args[1])) {
+		case "true", "yes", "1", "on":
+			cfg.Backup.Compress = true
+		case "false", "no", "0", "off":
+			cfg.Backup.Compress = false
+		default:
+			return fmt.Errorf("COMPRESS: %q: want true or false", args[1])
+		}
+	}
+	if len(args) > 2 {
+		n, err := strconv.Atoi(strings.TrimSpace(args[2]))
+		if err != nil || n < 1 {
+			return fmt.Errorf("MAX_BACKUPS: %q: want a whole number of at least 1 (the newest backup is always kept)", args[2])
+		}
+		cfg.Retention.KeepLast = n
+	}
+	return nil
+}
+
+// newScheduler assembles the scheduler of svc as cfg says. wrap, when not
+// nil, wraps the job (serve runs it through the API's job manager). The
+// returned func releases the job's resources.
+func newScheduler(svc *agent.Service, cfg config.Config, log *slog.Logger, wrap func(*job.Job) scheduler.Backuper) (*scheduler.Scheduler, func() error, error) {
+	plan, err := scheduler.NewPlan(cfg.Schedule)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+	}
+	j, closeJob, err := job.FromConfig(svc, cfg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+	}
+	var b scheduler.Backuper = j
+	if wrap != nil {
+		b = wrap(j)
+	}
+	m, target := j.Metrics(), j.Target()
+	sch := scheduler.New(plan, b, scheduler.Options{
+		Jitter: cfg.Schedule.Jitter,
+		Log:    log.With("target", target),
+		OnSkip: func(reason string) { m.Skipped(target, reason) },
+		OnNext: func(t time.Time) { m.NextRun(target, t) },
+	})
+	return sch, closeJob, nil
+}

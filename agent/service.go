@@ -269,7 +269,9 @@ func (s *Service) freshName(ctx context.Context, compress, encrypted bool) (stri
 	return "", time.Time{}, errors.New("no free archive name: the clock does not advance")
 }
 
-func roundSeconds(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+func roundSeconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
+}
 
 func dbCounts(m map[int]int64) map[string]int64 {
 	out := make(map[string]int64, len(m))

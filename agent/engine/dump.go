@@ -124,7 +124,7 @@ type ServerFacts struct {
 	Role         string
 	Mode         string
 	// KeysPerDB is the key count of every database that holds keys.
-	KeysPerDB map[int]int64
+	KeysPerDB  map[int]int64
 	UsedMemory int64
 }
 

@@ -127,7 +127,11 @@ func (c *curlClient) do(path string, args ...string) (int, []byte) {
 	c.t.Helper()
 	bodyFile := filepath.Join(c.dir, "body")
 	os.Remove(bodyFile)
-	all := append([]string{"-sS", "-o", bodyFile, "-w", "%{http_code}"}, args...)
+	all := []string{"-sS", "-w", "%{http_code}"}
+	if !containsArg(args, "-o") {
+		all = append(all, "-o", bodyFile)
+	}
+	all = append(all, args...)
 	all = append(all, c.base+path)
 	out, err := exec.Command("curl", all...).Output()
 	if err != nil {
@@ -136,6 +140,15 @@ func (c *curlClient) do(path string, args ...string) (int, []byte) {
 	code, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	body, _ := os.ReadFile(bodyFile)
 	return code, body
+}
+
+func containsArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *curlClient) json(want int, path string, args ...string) map[string]any {
@@ -393,6 +406,101 @@ func TestServeRefusesBadSecrets(t *testing.T) {
 		}
 		if c.secret != "" && strings.Contains(string(out), c.secret) {
 			t.Errorf("the secret is echoed: %s", out)
+		}
+	}
+}
+
+// serveSlow starts `redback serve` over a Redis of keys keys whose backups
+// run at kps keys per second, with the given shutdown timeout; it returns
+// a client, a token, the process, its log and the storage folder.
+func serveSlow(t *testing.T, keys int, kps float64, timeout string) (*curlClient, string, *exec.Cmd, *syncBuffer, string) {
+	t.Helper()
+	needTools(t, "oathtool", "curl")
+	bin := redbackBinary(t)
+	dir := t.TempDir()
+	rs := redistest.Start(t)
+	rc := rs.Client(t, 0)
+	pipe := rc.Pipeline()
+	for i := 0; i < keys; i++ {
+		pipe.Set(context.Background(), fmt.Sprintf("k:%d", i), i, 0)
+	}
+	if _, err := pipe.Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	secret := totpInit(t, bin, "admin")
+	storage := filepath.Join(dir, "backups")
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`redis:
+  url: %q
+storage: %q
+backup:
+  keys_per_second: %v
+  scan_count: 20
+schedule:
+  enabled: false
+api:
+  listen: "127.0.0.1:0"
+  shutdown_timeout: %s
+`, rs.URL(0), storage, kps, timeout)), 0o600)
+	cmd, addr, logs := startServe(t, bin, cfgPath, "REDBACK_TOTP_SECRET="+secret)
+	c := &curlClient{t: t, base: "http://" + addr, dir: dir}
+	tok := c.json(200, "/api/auth/login", "-X", "POST", "-d", `{"code":"`+oathCode(t, secret, 0)+`"}`)["token"].(string)
+	return c, tok, cmd, logs, storage
+}
+
+// stopServe sends SIGTERM and waits for a clean exit.
+func stopServe(t *testing.T, cmd *exec.Cmd, logs *syncBuffer, max time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v:\n%s", err, logs.String())
+		}
+	case <-time.After(max):
+		t.Fatalf("serve did not stop within %s:\n%s", max, logs.String())
+	}
+	return time.Since(start)
+}
+
+// archives lists the archive files in a storage folder.
+func archives(t *testing.T, storage string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(storage, "redis_backup_*"))
+	return m
+}
+
+// TestServeShutdownLetsAJobFinish: SIGTERM during a backup waits for it.
+func TestServeShutdownLetsAJobFinish(t *testing.T) {
+	c, tok, cmd, logs, storage := serveSlow(t, 800, 400, "30s") // ~1-2 s
+	c.json(202, "/api/backup/create", append(bearerArg(tok), "-X", "POST", "-d", `{"async":true}`)...)
+	took := stopServe(t, cmd, logs, 30*time.Second)
+	t.Logf("stopped in %s:\n%s", took, logs.String())
+	if a := archives(t, storage); len(a) != 1 {
+		t.Fatalf("after a graceful stop: archives %v (stopped in %s)\n%s", a, took, logs.String())
+	}
+}
+
+// TestServeShutdownCancelsALongJob: past shutdown_timeout the backup is
+// cancelled and leaves no archive.
+func TestServeShutdownCancelsALongJob(t *testing.T) {
+	c, tok, cmd, logs, storage := serveSlow(t, 3000, 200, "1s") // ~14 s
+	c.json(202, "/api/backup/create", append(bearerArg(tok), "-X", "POST", "-d", `{"async":true}`)...)
+	time.Sleep(300 * time.Millisecond)
+	took := stopServe(t, cmd, logs, 10*time.Second)
+	if a := archives(t, storage); len(a) != 0 {
+		t.Fatalf("a cancelled backup left %v", a)
+	}
+	if !strings.Contains(logs.String(), "cancelled at the shutdown timeout") {
+		t.Fatalf("no word of the cancelled job (stopped in %s):\n%s", took, logs.String())
+	}
+	entries, _ := os.ReadDir(storage)
+	for _, e := range entries {
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("left behind in the storage: %s", e.Name())
 		}
 	}
 }

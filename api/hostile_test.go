@@ -59,7 +59,7 @@ var hostileNames = []string{
 	"%20redis_backup_20240101_000000.json.gz",
 	"redis_backup_%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%94%EF%BC%90%EF%BC%91%EF%BC%90%EF%BC%91_000000.json.gz", // fullwidth digits
 	"redis_backup_%D9%A2%D9%A0%D9%A2%D9%A4%D9%A0%D9%A1%D9%A0%D9%A1_000000.json.gz",                         // Arabic-Indic digits
-	"redis_backup_20241301_000000.json.gz", // no such month
+	"redis_backup_20241301_000000.json.gz",                                                                 // no such month
 	"redis_backup_20240101_000000.json.zip",
 	".redback",
 	"..",

@@ -56,6 +56,8 @@ type DumpOptions struct {
 	// Progress, when set, is called from the dump's goroutine after every
 	// batch. It must return quickly.
 	Progress func(Progress)
+	// ReadMode says how small keys are read (DUMP or commands).
+	ReadMode ReadMode
 	// Now is the clock used for absolute expiry times (tests).
 	Now func() time.Time
 }
@@ -110,6 +112,7 @@ type DumpStats struct {
 type Dumper struct {
 	base *redis.Options
 	opt  DumpOptions
+	dump dumpState
 }
 
 // NewDumper returns a Dumper for the server base points at.
@@ -464,9 +467,22 @@ func (d *Dumper) estimate(m keyMeta) int64 {
 	return 64 + 64*m.length
 }
 
-// readBatch reads the metadata of keys, then the values of the small ones,
-// in pipelines of at most BatchBytes estimated bytes.
+// readBatch reads a batch of keys: with DUMP (ReadAuto) unless the server
+// refused it, else with commands.
 func (d *Dumper) readBatch(ctx context.Context, c *redis.Client, meta *redis.Script, keys [][]byte) (batchResult, error) {
+	if d.opt.ReadMode == ReadAuto && !d.dump.refused.Load() {
+		res, refused, err := d.readBatchDump(ctx, c, meta, keys)
+		if !refused {
+			return res, err
+		}
+		d.dump.refused.Store(true)
+	}
+	return d.readBatchCommands(ctx, c, meta, keys)
+}
+
+// readBatchCommands reads the metadata of keys, then the values of the
+// small ones, in pipelines of at most BatchBytes estimated bytes.
+func (d *Dumper) readBatchCommands(ctx context.Context, c *redis.Client, meta *redis.Script, keys [][]byte) (batchResult, error) {
 	metas, err := inspectKeys(ctx, c, meta, keys)
 	if err != nil {
 		return batchResult{}, err

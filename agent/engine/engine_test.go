@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +75,6 @@ func mustCompare(t *testing.T, ctx context.Context, a, b *redis.Client) {
 func TestRoundTripEveryTypeAndDatabase(t *testing.T) {
 	ctx := context.Background()
 	src := redistest.Start(t)
-	dst := redistest.Start(t)
 	if err := datagen.Fill(ctx, src.Client(t, 0), datagen.Spec{Keys: 3000, TTLPercent: 20, Binary: true, BigElements: 1500, BigString: 600 << 10, Streams: 3, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,18 @@ func TestRoundTripEveryTypeAndDatabase(t *testing.T) {
 	must(t, c0.Do(ctx, "XGROUP", "CREATE", "empty-stream", "g", "$", "MKSTREAM").Err())
 	must(t, c0.ZAdd(ctx, "z-extremes", redis.Z{Score: 1.7976931348623157e308, Member: "max"}, redis.Z{Score: 5e-324, Member: "tiny"}).Err())
 
-	archive, st := dumpAll(t, ctx, src, smallDump)
+	for _, mode := range []ReadMode{ReadAuto, ReadCommands} {
+		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
+			roundTrip(t, ctx, src, mode)
+		})
+	}
+}
+
+func roundTrip(t *testing.T, ctx context.Context, src *redistest.Server, mode ReadMode) {
+	dst := redistest.Start(t)
+	o := smallDump
+	o.ReadMode = mode
+	archive, st := dumpAll(t, ctx, src, o)
 	if st.BigKeys < 5 {
 		t.Errorf("big keys read in windows: %d, want at least 5", st.BigKeys)
 	}
@@ -104,7 +115,7 @@ func TestRoundTripEveryTypeAndDatabase(t *testing.T) {
 		t.Fatalf("dumped %d keys, server holds %d", st.Keys, want)
 	}
 
-	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{BatchKeys: 64})
+	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{BatchKeys: 64, WriteMode: WriteMode(mode)})
 	if rs.Restored != want || rs.Errors != 0 || rs.Skipped != 0 {
 		t.Fatalf("restore stats %+v, want %d restored", rs, want)
 	}
@@ -117,6 +128,12 @@ func TestRoundTripEveryTypeAndDatabase(t *testing.T) {
 }
 
 func TestRestoreWithoutOverwriteLeavesExistingKeys(t *testing.T) {
+	for _, mode := range []WriteMode{WriteAuto, WriteScript} {
+		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) { restoreExisting(t, mode) })
+	}
+}
+
+func restoreExisting(t *testing.T, mode WriteMode) {
 	ctx := context.Background()
 	src := redistest.Start(t)
 	dst := redistest.Start(t)
@@ -139,7 +156,7 @@ func TestRestoreWithoutOverwriteLeavesExistingKeys(t *testing.T) {
 		must(t, err)
 		before[k] = d
 	}
-	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{})
+	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{WriteMode: mode})
 	if rs.Skipped != int64(len(keys)) || rs.Restored != st.Keys-int64(len(keys)) || rs.Errors != 0 {
 		t.Fatalf("stats %+v; want %d skipped of %d", rs, len(keys), st.Keys)
 	}
@@ -155,7 +172,7 @@ func TestRestoreWithoutOverwriteLeavesExistingKeys(t *testing.T) {
 	}
 
 	// With overwrite every key becomes the archive's.
-	rs = restoreAll(t, ctx, dst, archive, RestoreOptions{Overwrite: true})
+	rs = restoreAll(t, ctx, dst, archive, RestoreOptions{Overwrite: true, WriteMode: mode})
 	if rs.Restored != st.Keys || rs.Errors != 0 {
 		t.Fatalf("overwrite stats %+v", rs)
 	}

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 	"github.com/redback-dev/redback/codec"
 )
 
@@ -46,6 +48,18 @@ func ParseTTLMode(s string) (TTLMode, error) {
 	return 0, fmt.Errorf("ttl mode %q: want relative or absolute", s)
 }
 
+// WriteMode says how small non-string keys are written.
+type WriteMode int
+
+const (
+	// WriteAuto writes them with RESTORE and a payload built here, falling
+	// back to WriteScript when the server refuses it.
+	WriteAuto WriteMode = iota
+	// WriteScript writes them with a script (EXISTS or UNLINK, then HSET,
+	// RPUSH, SADD or ZADD, then the TTL, atomically).
+	WriteScript
+)
+
 // RestoreOptions tune a restore. Zero values take the defaults.
 type RestoreOptions struct {
 	// Overwrite replaces existing keys (each atomically). Without it an
@@ -70,6 +84,8 @@ type RestoreOptions struct {
 	MaxErrors int
 	// KeysPerSecond caps the write rate (0: no cap).
 	KeysPerSecond float64
+	// WriteMode says how small keys are written.
+	WriteMode WriteMode
 	// Progress, when set, is called after every batch.
 	Progress func(Progress)
 	// Now is the clock (tests).
@@ -114,6 +130,11 @@ type Restorer struct {
 	mu      sync.Mutex
 	clients map[int]*redis.Client
 	loaded  map[int]bool
+
+	// rdbVersion is the RDB version of RESTORE payloads for the target (0:
+	// RESTORE is not used); restoreRefused is set when the server refuses it.
+	rdbVersion     int
+	restoreRefused atomic.Bool
 	st      RestoreStats
 }
 
@@ -189,6 +210,13 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 	defer r.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if r.opt.WriteMode == WriteAuto {
+		info, err := serverInfo(ctx, r.client(r.base.DB), "server")
+		if err != nil {
+			return RestoreStats{}, err
+		}
+		r.rdbVersion = rdbvalue.RDBVersionFor(info["redis_version"])
+	}
 
 	var lim *rate.Limiter
 	if r.opt.KeysPerSecond > 0 {
@@ -453,7 +481,9 @@ func isFatal(err error) bool {
 }
 
 // writeSmall writes a batch of single-chunk keys of one database in one
-// pipeline.
+// pipeline: strings with SET, other types with RESTORE of a payload built
+// here (one atomic native command each; BUSYKEY means the key exists), or,
+// where the server refuses RESTORE or a payload, with a script.
 func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src ChunkSource) error {
 	defer func() {
 		for _, c := range batch {
@@ -465,22 +495,16 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 	if r.opt.DryRun {
 		return r.dryRun(ctx, cl, batch)
 	}
-	if err := r.loadScripts(ctx, db, cl); err != nil {
-		return err
-	}
+	useRestore := r.rdbVersion > 0 && !r.restoreRefused.Load()
 	pipe := cl.Pipeline()
 	cmds := make([]redis.Cmder, len(batch))
-	over := "0"
-	if r.opt.Overwrite {
-		over = "1"
-	}
+	viaRestore := make([]bool, len(batch))
+	var payloads []byte
+	var scripted []*codec.Chunk // keys for the script path
 	for i, c := range batch {
 		mode, val, expired := r.expiry(c)
-		if expired {
-			continue
-		}
-		if len(c.Items) == 0 {
-			continue // counted as an error below
+		if expired || len(c.Items) == 0 {
+			continue // counted below
 		}
 		if c.Type == codec.TypeString {
 			args := make([]any, 0, 6)
@@ -494,17 +518,44 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 			cmds[i] = pipe.Do(ctx, args...)
 			continue
 		}
-		args := make([]any, 0, 8+len(c.Items))
-		args = append(args, "EVALSHA", restoreLua.Hash(), 1, c.Key, over, writeCommand(c.Type), mode, val)
-		args = appendElems(args, c)
+		if !useRestore {
+			scripted = append(scripted, c)
+			continue
+		}
+		start := len(payloads)
+		var err error
+		payloads, err = rdbvalue.Encode(payloads, rdbKind(c.Type), c.Items, r.rdbVersion)
+		if err != nil {
+			scripted = append(scripted, c) // e.g. a repeated member: the script copes
+			continue
+		}
+		args := make([]any, 0, 7)
+		ttl := int64(0)
+		if mode != "" {
+			ttl = val
+		}
+		args = append(args, "RESTORE", c.Key, ttl, payloads[start:len(payloads):len(payloads)])
+		if r.opt.Overwrite {
+			args = append(args, "REPLACE")
+		}
+		if mode == "PXAT" {
+			args = append(args, "ABSTTL")
+		}
 		cmds[i] = pipe.Do(ctx, args...)
+		viaRestore[i] = true
 	}
-	_, execErr := pipe.Exec(ctx)
-	if execErr != nil && !isRedisReplyError(execErr) {
-		return wrapRedis("write", execErr)
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !isRedisReplyError(err) {
+			return wrapRedis("write", err)
+		}
 	}
 	for i, c := range batch {
 		if cmds[i] == nil {
+			if c.Type != codec.TypeString && len(c.Items) > 0 {
+				if _, _, expired := r.expiry(c); !expired {
+					continue // on the script path
+				}
+			}
 			var err error
 			if _, _, expired := r.expiry(c); expired {
 				err = r.count(false, false, true, c.Key, nil)
@@ -516,10 +567,23 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 			}
 			continue
 		}
-		cmd := cmds[i].(*redis.Cmd)
-		v, err := cmd.Result()
+		v, err := cmds[i].(*redis.Cmd).Result()
 		if err != nil && err != redis.Nil {
-			if isFatal(err) {
+			msg := err.Error()
+			switch {
+			case viaRestore[i] && strings.HasPrefix(msg, "BUSYKEY"):
+				if cerr := r.count(false, true, false, c.Key, nil); cerr != nil {
+					return cerr
+				}
+				continue
+			case viaRestore[i] && (strings.Contains(msg, "unknown command") || strings.HasPrefix(msg, "NOPERM")):
+				r.restoreRefused.Store(true) // use the script from now on
+				scripted = append(scripted, c)
+				continue
+			case viaRestore[i] && (strings.Contains(msg, "Bad data format") || strings.Contains(msg, "payload version")):
+				scripted = append(scripted, c)
+				continue
+			case isFatal(err):
 				return wrapRedis("write", err)
 			}
 			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
@@ -532,7 +596,64 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 			return cerr
 		}
 	}
+	if len(scripted) > 0 {
+		return r.writeScripted(ctx, db, cl, scripted)
+	}
 	return nil
+}
+
+// writeScripted writes small non-string keys with the restore script.
+func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, batch []*codec.Chunk) error {
+	if err := r.loadScripts(ctx, db, cl); err != nil {
+		return err
+	}
+	over := "0"
+	if r.opt.Overwrite {
+		over = "1"
+	}
+	pipe := cl.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		mode, val, _ := r.expiry(c)
+		args := make([]any, 0, 8+len(c.Items))
+		args = append(args, "EVALSHA", restoreLua.Hash(), 1, c.Key, over, writeCommand(c.Type), mode, val)
+		args = appendElems(args, c)
+		cmds[i] = pipe.Do(ctx, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisReplyError(err) {
+		return wrapRedis("write", err)
+	}
+	for i, c := range batch {
+		v, err := cmds[i].Result()
+		if err != nil {
+			if isFatal(err) {
+				return wrapRedis("write", err)
+			}
+			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
+				return cerr
+			}
+			continue
+		}
+		done := v == int64(1)
+		if cerr := r.count(done, !done, false, c.Key, nil); cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+func rdbKind(t codec.Type) rdbvalue.Kind {
+	switch t {
+	case codec.TypeHash:
+		return rdbvalue.KindHash
+	case codec.TypeList:
+		return rdbvalue.KindList
+	case codec.TypeSet:
+		return rdbvalue.KindSet
+	case codec.TypeZSet:
+		return rdbvalue.KindZSet
+	}
+	return rdbvalue.KindString
 }
 
 // isRedisReplyError reports whether err is a server's reply to one command

@@ -10,7 +10,7 @@ import "encoding/binary"
 // polynomial but with init and xorout all ones; jones(p) equals
 // ^crc64.Update(^uint64(0), tab, p). It is not used because hash/crc64 only
 // uses slicing-by-8 for its two built-in tables (for other tables it is
-// byte-at-a-time below 2 KiB and rebuilds an 16 KiB helper table on every
+// byte-at-a-time below 2 KiB and rebuilds a 16 KiB helper table on every
 // larger call), so it is several times slower here.
 const jonesPoly = 0x95ac9329ac4bc9b5
 

@@ -247,6 +247,12 @@ func TestDecodeLive(t *testing.T) {
 		if v := PayloadRDBVersion(p); v != 10 {
 			t.Fatalf("%s: RDB version %d", lc.key, v)
 		}
+		if p[0] == rdbTypeListQuicklist2 {
+			plain, lzf := quicklistShape(t, p)
+			if (lc.key == "list:plain") != (plain > 0) || (lc.key == "list:compressed" && lzf < 2) {
+				t.Fatalf("%s: %d plain nodes, %d LZF nodes", lc.key, plain, lzf)
+			}
+		}
 		want := serverView(t, c, lc.key)
 		// Package function, no buffers.
 		k, es, err := Decode(p, nil, nil)
@@ -268,7 +274,28 @@ func TestDecodeLive(t *testing.T) {
 	}
 }
 
-// TestDecodeDumpMarks checks decoded strings are sub-slices of the payload
+// quicklistShape counts the PLAIN and the LZF-compressed nodes of a
+// quicklist 2 payload.
+func quicklistShape(t *testing.T, p []byte) (plain, lzf int) {
+	d := decoder{p: p[:len(p)-footerLen], pos: 1}
+	n, _, err := d.length()
+	must(t, err)
+	for range n {
+		container, _, err := d.length()
+		must(t, err)
+		if container == quicklistNodePlain {
+			plain++
+		}
+		if d.p[d.pos] == 0xc3 {
+			lzf++
+		}
+		_, err = d.str()
+		must(t, err)
+	}
+	return plain, lzf
+}
+
+// TestDecodeAliasing checks decoded strings are sub-slices of the payload
 // when stored raw (no copying).
 func TestDecodeAliasing(t *testing.T) {
 	p := wrapPayload(rdbTypeHashListpack, rdbString(buildListpack([]elem{str("field"), str("value")})), 10)
@@ -444,11 +471,13 @@ func TestCorrupt(t *testing.T) {
 	c := server(t)
 	var ps [][]byte
 	for _, lc := range liveCases() {
-		if lc.key == "str:pattern1m" || lc.key == "list:10k" || lc.key == "list:compressed" {
-			continue
-		}
 		runSetup(t, c, lc)
-		ps = append(ps, dump(t, c, lc.key))
+		if p := dump(t, c, lc.key); len(p) <= 2048 { // quadratic below
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) < 40 {
+		t.Fatalf("only %d small payloads", len(ps))
 	}
 	for _, p := range ps {
 		// Every flipped bit of the first bytes, and every byte: CRC mismatch.

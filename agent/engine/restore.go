@@ -135,7 +135,7 @@ type Restorer struct {
 	// RESTORE is not used); restoreRefused is set when the server refuses it.
 	rdbVersion     int
 	restoreRefused atomic.Bool
-	st      RestoreStats
+	st             RestoreStats
 }
 
 // NewRestorer returns a Restorer for the server base points at.

@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -154,7 +155,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			_ = sw.Abort()
 		}
 	}()
-	enc, err := codec.NewEncoder(sw, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
+	// Storage gets large writes (gzip hands out small blocks).
+	bw := bufio.NewWriterSize(sw, 1<<20)
+	enc, err := codec.NewEncoder(bw, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
 	if err != nil {
 		return res, err
 	}
@@ -194,6 +197,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	if err := enc.Close(); err != nil {
 		return res, fmt.Errorf("write archive: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return res, fmt.Errorf("write archive: %w", translate(err))
 	}
 	m, err := sw.Commit(sinks.Manifest{
 		KeysCount:     trailer.KeysCount,

@@ -243,7 +243,7 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 		}()
 	}
 
-	big := make(chan *codec.Chunk, 8)
+	big := make(chan *codec.Chunk, 4)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -777,7 +777,7 @@ func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src C
 	for _, it := range c.Items {
 		st.bytes += len(it)
 	}
-	if st.bytes >= 4<<20 || len(st.pending) >= 16 || c.Last {
+	if st.bytes >= 2<<20 || len(st.pending) >= 8 || c.Last {
 		if err := r.flushBig(ctx, st, src); err != nil {
 			return err
 		}

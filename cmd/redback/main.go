@@ -51,7 +51,7 @@ func main() {
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
 // is set.
-const defaultMemoryLimit = 64 << 20
+const defaultMemoryLimit = 48 << 20
 
 // startProfile writes a CPU profile to $REDBACK_CPUPROFILE and a heap
 // profile to $REDBACK_MEMPROFILE when set (for docs/PERFORMANCE.md).

@@ -29,7 +29,11 @@ type BackupResult struct {
 	KeysPerDB       map[string]int64 `json:"keys_per_db,omitempty"`
 	Vanished        int64            `json:"vanished_keys"`
 	Verified        bool             `json:"verified"`
-	Error           string           `json:"error,omitempty"`
+	// ChecksumVerified: the stored object was read back and matched the
+	// SHA-256 written (backup.verify_after); Verified: it was also read end
+	// to end (for an encrypted archive, only with a configured identity).
+	ChecksumVerified bool   `json:"checksum_verified,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 // BackupInfo is one archive in a list.

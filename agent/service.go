@@ -235,15 +235,62 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
 		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates)
-	if s.cfg.Backup.VerifyAfter && !encrypted {
-		// Encrypted archives need an identity, which the agent does not hold.
-		v, verr := s.Verify(ctx, name, nil)
+	if s.cfg.Backup.VerifyAfter {
+		full, verr := s.verifyAfter(ctx, name, m, encrypted)
 		if verr != nil {
 			return res, fmt.Errorf("verify after backup: %w", verr)
 		}
-		res.Verified = v.Success
+		res.ChecksumVerified = true
+		res.Verified = full
 	}
 	return res, nil
+}
+
+// verifyAfter checks a new archive as stored. It re-reads the object and
+// compares its size and SHA-256 with what was written; then it verifies the
+// archive end to end (decrypt, gunzip, parse, count) and records that in the
+// manifest, unless the archive is encrypted and no identity is configured
+// (restore.identities, restore.passphrase_file): full says which was done.
+func (s *Service) verifyAfter(ctx context.Context, name string, m sinks.Manifest, encrypted bool) (full bool, err error) {
+	var ids []age.Identity
+	if encrypted {
+		ids, err = ConfigKeys(s.cfg.Restore).Load()
+		if err != nil {
+			return false, err
+		}
+	}
+	if err := s.checkStored(ctx, name, m); err != nil {
+		return false, err
+	}
+	if encrypted && len(ids) == 0 {
+		s.log.Info("archive checksum verified (no identity configured for a full verification)", "file", name, "sha256", m.SHA256)
+		return false, nil
+	}
+	v, err := s.Verify(ctx, name, ids)
+	if err != nil {
+		return false, err
+	}
+	return v.Success, nil
+}
+
+// checkStored re-reads a stored archive and compares its size and SHA-256
+// with the manifest written with it.
+func (s *Service) checkStored(ctx context.Context, name string, m sinks.Manifest) error {
+	release := s.hold(name)
+	defer release()
+	rc, _, err := s.sink.Open(ctx, name)
+	if err != nil {
+		return translate(err)
+	}
+	defer rc.Close()
+	h := newCountingHash(rc)
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return fmt.Errorf("read archive: %w", translate(err))
+	}
+	if got := h.sum(); h.n != m.Size || got != m.SHA256 {
+		return fmt.Errorf("%w: %s: stored object has %d bytes, SHA-256 %s; written: %d bytes, %s", ErrInvalid, name, h.n, got, m.Size, m.SHA256)
+	}
+	return nil
 }
 
 // freshName returns an archive name for now that no archive has: two
@@ -423,11 +470,16 @@ func (s *Service) inUse(name string) bool {
 	return s.readers[name] > 0
 }
 
-// Delete removes an archive and its manifest.
+// Delete removes an archive and its manifest. An archive that a restore,
+// verify or download is reading is refused with ErrBusy.
 func (s *Service) Delete(ctx context.Context, name string) (DeleteResult, error) {
 	if err := sinks.ValidateName(name); err != nil {
 		err = translate(err)
 		return DeleteResult{Filename: "", Error: err.Error()}, err
+	}
+	if s.inUse(name) {
+		err := fmt.Errorf("%w: %s is being read (a restore, verify or download); try again when it ends", ErrBusy, name)
+		return DeleteResult{Filename: name, Error: err.Error()}, err
 	}
 	if err := s.sink.Delete(ctx, name); err != nil {
 		err = translate(err)

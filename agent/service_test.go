@@ -268,6 +268,9 @@ func TestPruneKeepsNewestAndSparesReaders(t *testing.T) {
 	// Someone is downloading the oldest.
 	rc, _, err := s.Open(ctx, names[0])
 	must(t, err)
+	if _, err := s.Delete(ctx, names[0]); !errors.Is(err, ErrBusy) {
+		t.Fatalf("delete of an archive being read: %v", err)
+	}
 	res, err := s.Prune(ctx, 2, false)
 	must(t, err)
 	if strings.Join(res.Deleted, ",") != names[2] {

@@ -56,11 +56,14 @@ type Result struct {
 	BackupKeysPerSec float64 `json:"backup_keys_per_second"`
 	BackupMBPerSec   float64 `json:"backup_redis_mb_per_second"`
 	BackupRSSMB      float64 `json:"backup_peak_rss_mb"`
+	BackupAnonMB     float64 `json:"backup_peak_anon_rss_mb"`
 	BackupVsRDB      float64 `json:"backup_vs_rdb"`
 	ArchiveBytes     int64   `json:"archive_bytes"`
 	RestoreSeconds   float64 `json:"restore_seconds"`
 	RestoreKeysPerS  float64 `json:"restore_keys_per_second"`
 	RestoreRSSMB     float64 `json:"restore_peak_rss_mb"`
+	RestoreAnonMB    float64 `json:"restore_peak_anon_rss_mb"`
+	IdleRSSMB        float64 `json:"redback_list_rss_mb"`
 	RestoreVsPipe    float64 `json:"restore_vs_pipe"`
 	PingP50Ms        float64 `json:"ping_during_backup_p50_ms"`
 	PingP99Ms        float64 `json:"ping_during_backup_p99_ms"`
@@ -186,13 +189,14 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	step("%s: redback backup", name)
 	store := filepath.Join(pdir, "backups")
 	var backupOut []byte
-	var backupRSS int64
+	var backupRSS, backupAnon int64
 	var backupErr error
 	backupStart := time.Now()
 	r.PingP50Ms, r.PingP99Ms, r.PingMaxMs = pingWhile(src.Socket, func() {
 		t0 = time.Now()
 		args := append([]string{"--redis-url", src.SocketURL(0), "--storage", store, "backup", "--json"}, extra...)
 		backupOut, backupRSS, backupErr = runMeasured(pdir, bin, args...)
+		backupAnon = lastAnonKiB
 		r.BackupSeconds = time.Since(t0).Seconds()
 	})
 	if backupErr != nil {
@@ -211,6 +215,7 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	}
 	r.ArchiveBytes = br.Size
 	r.BackupRSSMB = float64(backupRSS) / 1024
+	r.BackupAnonMB = float64(backupAnon) / 1024
 	r.BackupKeysPerSec = float64(r.Keys) / r.BackupSeconds
 	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
 	r.BackupVsRDB = r.BackupSeconds / r.RDBSeconds
@@ -230,6 +235,10 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 		return r, fmt.Errorf("redback restore: %v: %s", err, out)
 	}
 	r.RestoreRSSMB = float64(rss) / 1024
+	r.RestoreAnonMB = float64(lastAnonKiB) / 1024
+	if _, idle, err := runMeasured(pdir, bin, "--storage", store, "list"); err == nil {
+		r.IdleRSSMB = float64(idle) / 1024
+	}
 	r.RestoreKeysPerS = float64(r.Keys) / r.RestoreSeconds
 	r.RestoreVsPipe = r.RestoreSeconds / r.PipeLoadSeconds
 
@@ -252,13 +261,45 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	return r, nil
 }
 
-// runMeasured runs bin and returns its stdout and peak RSS in KiB.
+// runMeasured runs bin and returns its stdout and peak RSS in KiB (from
+// rusage), and records in lastAnonKiB the peak of its anonymous resident
+// memory (heap, stacks: RSS less the pages of the binary itself), sampled
+// from /proc every 10 ms.
 func runMeasured(dir, bin string, args ...string) ([]byte, int64, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	lastAnonKiB = 0
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		path := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+					n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+					lastAnonKiB = max(lastAnonKiB, n)
+				}
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	<-sampled
 	var rss int64
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -313,6 +354,9 @@ func pingWhile(sock string, fn func()) (p50, p99, maxMs float64) {
 	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1])
 }
 
+// lastAnonKiB is the peak anonymous RSS of the last runMeasured.
+var lastAnonKiB int64
+
 func printTable(rs []Result) {
 	fmt.Println()
 	w := func(label string, f func(r Result) string) {
@@ -331,12 +375,15 @@ func printTable(rs []Result) {
 	w("backup keys/s", func(r Result) string { return strconv.FormatInt(int64(r.BackupKeysPerSec), 10) })
 	w("backup MB/s (of redis memory)", func(r Result) string { return f2(r.BackupMBPerSec) })
 	w("backup peak RSS (MB)", func(r Result) string { return f2(r.BackupRSSMB) })
+	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.BackupAnonMB) })
 	w("archive size (MB)", func(r Result) string { return mb(r.ArchiveBytes) })
 	w("yardstick redis-cli --pipe (s)", func(r Result) string { return f2(r.PipeLoadSeconds) })
 	w("restore wall time (s)", func(r Result) string { return f2(r.RestoreSeconds) })
 	w("restore / --pipe", func(r Result) string { return f2(r.RestoreVsPipe) + "x" })
 	w("restore keys/s", func(r Result) string { return strconv.FormatInt(int64(r.RestoreKeysPerS), 10) })
 	w("restore peak RSS (MB)", func(r Result) string { return f2(r.RestoreRSSMB) })
+	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.RestoreAnonMB) })
+	w("RSS of `redback list` (baseline)", func(r Result) string { return f2(r.IdleRSSMB) })
 	w("PING idle p99 (ms)", func(r Result) string { return f2(r.PingIdleP99Ms) })
 	w("PING during backup p50/p99 (ms)", func(r Result) string { return f2(r.PingP50Ms) + "/" + f2(r.PingP99Ms) })
 	w("PING during backup max (ms)", func(r Result) string { return f2(r.PingMaxMs) })

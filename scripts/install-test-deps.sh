@@ -20,3 +20,15 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The Debian package starts a server on 6379; the tests never use it.
 redis-server --version
+# versitygw, a real S3-compatible server: the sinks, agent and CLI tests start
+# it on a free loopback port (internal/s3test) and find it on PATH or in the
+# Go install folder ($(go env GOBIN) or $(go env GOPATH)/bin). Built with
+# go install (a few minutes, once).
+versitygw_version=v1.8.0
+gobin="$(go env GOBIN)"
+[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$gobin/versitygw" ]; then
+  echo "installing: versitygw ${versitygw_version} (go install)" >&2
+  go install "github.com/versity/versitygw/cmd/versitygw@${versitygw_version}"
+fi
+PATH="$PATH:$gobin" versitygw --version >/dev/null

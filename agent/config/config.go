@@ -77,6 +77,9 @@ type Restore struct {
 	AllowEviction bool `yaml:"allow_eviction"`
 	// Identities are age identity files for encrypted archives.
 	Identities []string `yaml:"identities"`
+	// PassphraseFile names a file holding the passphrase of archives
+	// encrypted with backup.encrypt.passphrase_file (scrypt).
+	PassphraseFile string `yaml:"passphrase_file"`
 }
 
 // Schedule is when `redback serve` and `redback schedule` take backups.

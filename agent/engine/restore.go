@@ -499,7 +499,18 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 	pipe := cl.Pipeline()
 	cmds := make([]redis.Cmder, len(batch))
 	viaRestore := make([]bool, len(batch))
-	var payloads []byte
+	// One buffer holds every payload of the batch; sized up front so that
+	// Encode never copies what it holds.
+	est := 0
+	for _, c := range batch {
+		if c.Type != codec.TypeString {
+			est += 20
+			for _, it := range c.Items {
+				est += len(it) + 9
+			}
+		}
+	}
+	payloads := make([]byte, 0, est)
 	var scripted []*codec.Chunk // keys for the script path
 	for i, c := range batch {
 		mode, val, expired := r.expiry(c)

@@ -31,11 +31,11 @@ const minPassphrase = 8
 // combination age refuses stops the agent at start, not a backup later.
 func loadRecipients(e config.Encrypt) ([]age.Recipient, error) {
 	var out []age.Recipient
-	for _, r := range e.Recipients {
+	for i, r := range e.Recipients {
 		line := strings.TrimSpace(r)
 		rcs, err := age.ParseRecipients(strings.NewReader(line))
 		if err != nil || len(rcs) != 1 || strings.ContainsAny(line, "\n#") {
-			return nil, fmt.Errorf("recipient %q: not an age public key (age1...)", truncate(r, 80))
+			return nil, fmt.Errorf("recipient %s: not an age public key (age1...)", describeRecipient(i, line))
 		}
 		out = append(out, rcs[0])
 	}
@@ -81,6 +81,21 @@ func loadRecipients(e config.Encrypt) ([]age.Recipient, error) {
 		}
 	}
 	return out, nil
+}
+
+// describeRecipient names a recipient that does not parse. Only what looks
+// like a public key is quoted: a secret key pasted by mistake must not
+// reach a log.
+func describeRecipient(i int, r string) string {
+	switch {
+	case strings.HasPrefix(strings.ToUpper(r), "AGE-SECRET-KEY-"):
+		return fmt.Sprintf("#%d (a secret key! give its public key, and treat this one as exposed)", i+1)
+	case strings.HasPrefix(r, "age1") || strings.HasPrefix(r, "ssh-"):
+		return fmt.Sprintf("#%d %q", i+1, truncate(r, 80))
+	case r == "":
+		return fmt.Sprintf("#%d (empty)", i+1)
+	}
+	return fmt.Sprintf("#%d (%d characters)", i+1, len(r))
 }
 
 // readPassphrase reads a passphrase file: its content without the final

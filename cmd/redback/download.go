@@ -20,6 +20,7 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 		out        string
 		decrypt    bool
 		identities []string
+		passFile   string
 	)
 	c := &cobra.Command{
 		Use:   "download FILENAME",
@@ -43,12 +44,12 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 				if !strings.HasSuffix(name, ".age") {
 					return usageError{fmt.Errorf("--decrypt: %s is not encrypted", name)}
 				}
-				ids, err := agent.LoadIdentities(identityFiles(identities))
+				ids, err := loadKeys(identities, passFile, svc.Config().Restore)
 				if err != nil {
 					return err
 				}
 				if len(ids) == 0 {
-					return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE")}
+					return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE (--passphrase-file FILE or REDBACK_PASSPHRASE_FILE for a passphrase)")}
 				}
 				src, err = age.Decrypt(rc, ids...)
 				if err != nil {
@@ -73,6 +74,7 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 	c.Flags().StringVarP(&out, "output", "o", "", "where to write (a path, or - for stdout; default ./FILENAME)")
 	c.Flags().BoolVar(&decrypt, "decrypt", false, "remove the age layer (needs --identity)")
 	c.Flags().StringArrayVar(&identities, "identity", nil, "age identity file (repeatable; default $REDBACK_IDENTITY_FILE)")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", passphraseUsage)
 	return c
 }
 

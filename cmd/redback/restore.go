@@ -6,10 +6,15 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/redback-dev/redback/agent"
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/retention"
+	"github.com/redback-dev/redback/agent/scheduler/job"
 )
 
 // identityFiles returns the --identity files, or REDBACK_IDENTITY_FILE.
@@ -23,11 +28,38 @@ func identityFiles(flag []string) []string {
 	return nil
 }
 
+// passphraseFile returns --passphrase-file, or REDBACK_PASSPHRASE_FILE.
+func passphraseFile(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv("REDBACK_PASSPHRASE_FILE")
+}
+
+// loadKeys reads the identities of the command line (--identity,
+// --passphrase-file, or their environment variables) and of the
+// configuration (restore.identities, restore.passphrase_file).
+func loadKeys(identities []string, passFile string, cfg config.Restore) ([]age.Identity, error) {
+	k := agent.Keys{IdentityFiles: append(identityFiles(identities), cfg.Identities...)}
+	if k.PassphraseFile = passphraseFile(passFile); k.PassphraseFile == "" {
+		k.PassphraseFile = cfg.PassphraseFile
+	}
+	return k.Load()
+}
+
+// errNoKey is the error for an encrypted archive and no identity.
+func errNoKey(name string) error {
+	return fmt.Errorf("%w: %s is encrypted: give --identity FILE (or REDBACK_IDENTITY_FILE), or --passphrase-file FILE (or REDBACK_PASSPHRASE_FILE) for a passphrase", agent.ErrInvalid, name)
+}
+
+const passphraseUsage = "file holding the passphrase of a passphrase-encrypted archive (default $REDBACK_PASSPHRASE_FILE)"
+
 func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	var (
 		o          agent.RestoreOptions
 		asJSON     bool
 		identities []string
+		passFile   string
 		dbmap      []string
 	)
 	c := &cobra.Command{
@@ -43,10 +75,13 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			cfg := svc.Config()
-			ids, err := agent.LoadIdentities(append(identityFiles(identities), cfg.Restore.Identities...))
+			ids, err := loadKeys(identities, passFile, svc.Config().Restore)
 			if err != nil {
 				return err
+			}
+			if len(ids) == 0 && strings.HasSuffix(args[0], ".age") {
+				err := errNoKey(args[0])
+				return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
 			}
 			o.Identities = ids
 			if o.DBMap, err = agent.ParseDBMap(dbmap); err != nil {
@@ -72,6 +107,7 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.StringVar(&o.TTL, "ttl", "", "relative (the TTL as recorded, default) or absolute (skip keys expired since the backup)")
 	f.StringArrayVar(&dbmap, "db", nil, "restore database FROM into database TO (FROM:TO; repeatable)")
 	f.StringArrayVar(&identities, "identity", nil, "age identity file for encrypted archives (repeatable; default $REDBACK_IDENTITY_FILE)")
+	f.StringVar(&passFile, "passphrase-file", "", passphraseUsage)
 	f.BoolVar(&o.AllowEviction, "allow-eviction", false, "restore even when the server evicts keys under memory pressure (allkeys-*)")
 	f.BoolVar(&o.NoPrecheck, "no-precheck", false, "skip reading the whole archive before the first write")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
@@ -82,6 +118,7 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 	var (
 		asJSON     bool
 		identities []string
+		passFile   string
 	)
 	c := &cobra.Command{
 		Use:   "verify FILENAME",
@@ -93,9 +130,13 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			ids, err := agent.LoadIdentities(append(identityFiles(identities), svc.Config().Restore.Identities...))
+			ids, err := loadKeys(identities, passFile, svc.Config().Restore)
 			if err != nil {
 				return err
+			}
+			if len(ids) == 0 && strings.HasSuffix(args[0], ".age") {
+				err := errNoKey(args[0])
+				return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
 			}
 			res, err := svc.Verify(ctx, args[0], ids)
 			return g.emit(asJSON, res, err, func(w io.Writer) {
@@ -108,6 +149,7 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&identities, "identity", nil, "age identity file (repeatable; default $REDBACK_IDENTITY_FILE)")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", passphraseUsage)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }
@@ -141,32 +183,49 @@ func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "prune",
-		Short: "Delete all but the newest archives",
-		Args:  cobra.NoArgs,
+		Short: "Delete the archives that the retention rules do not keep",
+		Long: "Delete the archives that the retention rules (retention: in agent.yaml) do not keep, or all but\n" +
+			"the newest N with --keep N. Archives are ordered by creation time; the newest complete archive,\n" +
+			"archives copied in by hand (no manifest) and archives being read are never deleted.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			svc, err := g.service(ctx, asJSON)
 			if err != nil {
 				return err
 			}
 			defer svc.Close()
-			if !cmd.Flags().Changed("keep") {
-				keep = svc.Config().Retention.KeepLast
+			cfg := svc.Config()
+			loc := time.Local
+			if tz := cfg.Schedule.Timezone; tz != "" {
+				if loc, err = time.LoadLocation(tz); err != nil {
+					return fmt.Errorf("%w: schedule.timezone: %v", agent.ErrInvalid, err)
+				}
 			}
-			res, err := svc.Prune(ctx, keep, dryRun)
+			policy := retention.FromConfig(cfg.Retention, loc)
+			if cmd.Flags().Changed("keep") {
+				if keep < 1 {
+					return usageError{fmt.Errorf("--keep must be at least 1 (the newest archive is never pruned)")}
+				}
+				policy = retention.Policy{Last: keep, Location: loc}
+			}
+			res, decisions, err := job.Prune(ctx, svc, policy, dryRun, g.logger(cfg, asJSON))
 			return g.emit(asJSON, res, err, func(w io.Writer) {
-				verb := "Deleted"
-				if res.DryRun {
-					verb = "Would delete"
+				for _, d := range decisions {
+					verb := "keep  "
+					if !d.Keep {
+						verb = "delete"
+						if !res.DryRun {
+							verb = "deleted"
+						}
+					}
+					fmt.Fprintf(w, "%s %s  (%s)\n", verb, d.Name, strings.Join(d.Reasons, ", "))
 				}
-				for _, n := range res.Deleted {
-					fmt.Fprintf(w, "%s %s\n", verb, n)
-				}
-				fmt.Fprintf(w, "Kept %d archives.\n", len(res.Kept))
+				fmt.Fprintf(w, "Kept %d, deleted %d.\n", len(res.Kept), len(res.Deleted))
 			})
 		},
 	}
-	c.Flags().IntVar(&keep, "keep", 7, "how many of the newest archives to keep (default: retention.keep_last)")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be deleted")
+	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N archives (default: the retention rules of agent.yaml)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be deleted and why")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }

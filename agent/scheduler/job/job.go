@@ -28,20 +28,13 @@ import (
 // Service is what a Job needs of an agent.Service.
 type Service interface {
 	Backup(ctx context.Context, o agent.BackupOptions) (agent.BackupResult, error)
+	// Delete refuses an archive being read with an error wrapping
+	// agent.ErrBusy.
 	Delete(ctx context.Context, name string) (agent.DeleteResult, error)
-	Prune(ctx context.Context, keep int, dryRun bool) (agent.PruneResult, error)
 	Sink() *sinks.Sink
 }
 
 var _ Service = (*agent.Service)(nil)
-
-// idleDeleter is the hold-aware delete that agent.Service should offer
-// (see Prune); it is used when present.
-type idleDeleter interface {
-	// DeleteIfIdle deletes an archive unless it is being read, in which
-	// case it returns an error wrapping agent.ErrBusy.
-	DeleteIfIdle(ctx context.Context, name string) (agent.DeleteResult, error)
-}
 
 // Notifier sends an event (a *notify.Set).
 type Notifier interface {
@@ -234,13 +227,10 @@ func (j *Job) notify(ctx context.Context, e notify.Event) {
 }
 
 // Prune applies policy to svc's archives: it deletes what retention.Plan
-// does not keep, except archives being read (downloads, restores), and
-// returns the result in `redback prune`'s shape (Keep is the policy's
-// keep_last) with the decisions. With dryRun nothing is deleted.
-//
-// Archives being read are spared through svc's DeleteIfIdle when it has
-// one; otherwise through a dry run of svc.Prune (which reports archives
-// being read as kept).
+// does not keep, except archives being read (svc.Delete refuses those with
+// ErrBusy: they are reported as kept), and returns the result in `redback
+// prune`'s shape (Keep is the policy's keep_last) with the decisions. With
+// dryRun nothing is deleted (and archives being read are not looked for).
 func Prune(ctx context.Context, svc Service, policy retention.Policy, dryRun bool, log *slog.Logger) (agent.PruneResult, []retention.Decision, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -259,28 +249,8 @@ func Prune(ctx context.Context, svc Service, policy retention.Policy, dryRun boo
 		return fail(fmt.Errorf("list archives: %w", err))
 	}
 	ds := retention.Plan(retention.FromInfos(infos), policy, time.Now())
-	inUse := map[string]bool{}
-	idle, hasIdle := svc.(idleDeleter)
-	if !hasIdle {
-		probe, err := svc.Prune(ctx, 1, true)
-		if err != nil {
-			return fail(err)
-		}
-		// With keep 1, Prune keeps the newest archive (listed last) and
-		// those being read.
-		for i, n := range probe.Kept {
-			if i < len(probe.Kept)-1 {
-				inUse[n] = true
-			}
-		}
-	}
 	for _, d := range ds {
 		if d.Keep {
-			res.Kept = append(res.Kept, d.Name)
-			continue
-		}
-		if inUse[d.Name] {
-			log.Info("archive spared: being read", "file", d.Name)
 			res.Kept = append(res.Kept, d.Name)
 			continue
 		}
@@ -288,12 +258,7 @@ func Prune(ctx context.Context, svc Service, policy retention.Policy, dryRun boo
 			res.Deleted = append(res.Deleted, d.Name)
 			continue
 		}
-		var derr error
-		if hasIdle {
-			_, derr = idle.DeleteIfIdle(ctx, d.Name)
-		} else {
-			_, derr = svc.Delete(ctx, d.Name)
-		}
+		_, derr := svc.Delete(ctx, d.Name)
 		switch {
 		case errors.Is(derr, agent.ErrBusy):
 			log.Info("archive spared: being read", "file", d.Name)

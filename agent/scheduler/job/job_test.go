@@ -147,7 +147,7 @@ func TestJobAgainstRedis(t *testing.T) {
 	}
 	rc.Close()
 
-	// With the reader gone, a dry run would now delete the held one.
+	// With the reader gone, a dry run would now delete the formerly held one.
 	res, ds, err := Prune(ctx, svc, retention.Policy{Last: 2}, true, nil)
 	if err != nil || !slices.Equal(res.Deleted, []string{held}) || len(ds) != 4 {
 		t.Fatalf("dry run: %+v %v", res, err)

@@ -7,10 +7,12 @@ BIN ?= bin/redback
 build:
 	$(GO) build -o $(BIN) ./cmd/redback
 
-# The whole suite, as CI runs it: installs redis-server when missing.
+# The whole suite, as CI runs it: installs what the tests need when missing
+# (redis-server and friends), checks formatting, runs every test with -race.
+# (go test runs the main go vet checks itself; `make lint` runs all of them.)
 test: test-deps
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-deps:
 	./scripts/install-test-deps.sh

@@ -168,6 +168,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
 		BytesPerSecond: s.cfg.Backup.BytesPerSecond,
 		Progress:       o.Progress,
+		SkipKeys:       s.skipKeys(),
 	})
 	dbs := s.cfg.Redis.Databases
 	if len(dbs) == 0 {
@@ -290,6 +291,14 @@ func (s *Service) checkStored(ctx context.Context, name string, m sinks.Manifest
 	}
 	if got := h.sum(); h.n != m.Size || got != m.SHA256 {
 		return fmt.Errorf("%w: %s: stored object has %d bytes, SHA-256 %s; written: %d bytes, %s", ErrInvalid, name, h.n, got, m.Size, m.SHA256)
+	}
+	return nil
+}
+
+// skipKeys lists the keys a backup leaves out: the HA lease's.
+func (s *Service) skipKeys() [][]byte {
+	if s.cfg.Lease.Enabled && s.cfg.Lease.Key != "" {
+		return [][]byte{[]byte(s.cfg.Lease.Key)}
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ type DumpOptions struct {
 	Progress func(Progress)
 	// ReadMode says how small keys are read (DUMP or commands).
 	ReadMode ReadMode
+	// SkipKeys are never backed up (redback's own lease key: restoring it
+	// would block other agents).
+	SkipKeys [][]byte
 	// Now is the clock used for absolute expiry times (tests).
 	Now func() time.Time
 }
@@ -119,6 +122,15 @@ type Dumper struct {
 func NewDumper(base *redis.Options, opt DumpOptions) *Dumper {
 	opt.defaults()
 	return &Dumper{base: base, opt: opt}
+}
+
+func (d *Dumper) skip(k []byte) bool {
+	for _, s := range d.opt.SkipKeys {
+		if string(s) == string(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServerFacts describes the server, for the archive header and for stats.
@@ -273,6 +285,9 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 			}
 			fresh := keys[:0]
 			for _, k := range keys {
+				if d.skip(k) {
+					continue
+				}
 				if seen.add(k) {
 					fresh = append(fresh, k)
 				} else {

@@ -222,6 +222,18 @@ func TestAbsoluteTTLSkipsExpiredKeys(t *testing.T) {
 	}
 }
 
+func TestSkipKeys(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	c := src.Client(t, 0)
+	must(t, c.Set(ctx, "redback:lease", "agent-1", time.Minute).Err())
+	must(t, c.Set(ctx, "kept", "v", 0).Err())
+	_, st := dumpAll(t, ctx, src, DumpOptions{SkipKeys: [][]byte{[]byte("redback:lease")}})
+	if st.Keys != 1 {
+		t.Fatalf("dumped %d keys, want only the one that is not the lease", st.Keys)
+	}
+}
+
 func TestDBMap(t *testing.T) {
 	ctx := context.Background()
 	src := redistest.Start(t)

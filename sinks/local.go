@@ -241,6 +241,12 @@ func (l *localDir) commit(w *Writer) error {
 	}
 	tmp := f.Name()
 	final := l.path(w.name)
+	// Archives hold every key of the database: readable by their owner only.
+	if err := f.Chmod(0o600); err != nil {
+		w.cancel()
+		_ = w.bw.Close()
+		return err
+	}
 	if err := f.Sync(); err != nil {
 		w.cancel()
 		_ = w.bw.Close()

@@ -71,6 +71,11 @@ func TestFolderCreatedRelative(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf(".redback: %v, %v", fi, err)
 	}
+	// An archive holds every key: its owner alone may read it.
+	fi, err = os.Stat("backups/" + archive)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("archive mode: %v, %v", fi, err)
+	}
 }
 
 func TestFolderLayout(t *testing.T) {

@@ -788,12 +788,15 @@ func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src C
 	for _, it := range c.Items {
 		st.bytes += len(it)
 	}
-	if st.bytes >= 2<<20 || len(st.pending) >= 8 || c.Last {
+	// flushBig releases the chunks it sent (all but a last one): c must
+	// not be touched after it unless it is the last.
+	last := c.Last
+	if st.bytes >= 2<<20 || len(st.pending) >= 8 || last {
 		if err := r.flushBig(ctx, st, src); err != nil {
 			return err
 		}
 	}
-	if !c.Last {
+	if !last {
 		return nil
 	}
 	defer src.Release(c)

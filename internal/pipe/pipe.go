@@ -104,6 +104,7 @@ type Reader struct {
 	n    int    // valid bytes of base
 	err  error
 	stop chan struct{}
+	done chan struct{}
 	once sync.Once
 }
 
@@ -114,13 +115,15 @@ type chunk struct {
 }
 
 // NewReader starts the goroutine that reads src, with depth buffers of size
-// bytes. The caller must Close the Reader (src is not closed).
+// bytes. The caller must Close the Reader before closing src (src is not
+// closed).
 func NewReader(src io.Reader, depth, size int) *Reader {
-	r := &Reader{full: make(chan chunk, depth), free: make(chan []byte, depth+1), stop: make(chan struct{})}
+	r := &Reader{full: make(chan chunk, depth), free: make(chan []byte, depth+1), stop: make(chan struct{}), done: make(chan struct{})}
 	for i := 0; i < depth+1; i++ {
 		r.free <- make([]byte, size)
 	}
 	go func() {
+		defer close(r.done)
 		defer close(r.full)
 		for {
 			var b []byte
@@ -168,8 +171,10 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// Close stops the goroutine.
+// Close stops the goroutine and waits until it no longer touches src (a
+// read in progress is let finish), so that src may be closed after it.
 func (r *Reader) Close() error {
 	r.once.Do(func() { close(r.stop) })
+	<-r.done
 	return nil
 }

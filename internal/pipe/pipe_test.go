@@ -72,3 +72,25 @@ func TestErrorsReachTheOtherSide(t *testing.T) {
 		t.Fatalf("read %d bytes, err %v", len(got), err)
 	}
 }
+
+type slowSource struct{ reads int }
+
+func (s *slowSource) Read(p []byte) (int, error) {
+	s.reads++ // a race with Close's caller shows under -race
+	return len(p), nil
+}
+
+func TestCloseWaitsForTheReader(t *testing.T) {
+	src := &slowSource{}
+	r := NewReader(src, 2, 64)
+	buf := make([]byte, 10)
+	if _, err := r.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	n := src.reads // after Close, the goroutine no longer reads
+	if n == 0 {
+		t.Fatal("no read happened")
+	}
+	src.reads = -1
+}

@@ -59,31 +59,3 @@ func humanSize(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
-
-func statsCmd(ctx context.Context, g *globals) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "stats",
-		Short: "Summarise the stored archives",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			res, err := svc.Stats(ctx)
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "Storage:       %s\n", res.Storage)
-				fmt.Fprintf(w, "Backups:       %d (%d verified)\n", res.TotalBackups, res.VerifiedCount)
-				fmt.Fprintf(w, "Total size:    %s\n", humanSize(res.TotalSize))
-				if res.LatestBackup != nil {
-					fmt.Fprintf(w, "Latest:        %s (%s)\n", res.LatestBackup.Filename, res.LatestBackup.CreatedAt)
-					fmt.Fprintf(w, "Oldest:        %s (%s)\n", res.OldestBackup.Filename, res.OldestBackup.CreatedAt)
-				}
-			})
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
-	return c
-}

@@ -36,12 +36,6 @@ func (u usageError) Unwrap() error { return u.error }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit keeps the heap from doubling between collections:
-		// redback streams, so its live heap is small whatever the dataset.
-		// GOMEMLIMIT overrides it.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	stopProfile := startProfile()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stopProfile()
@@ -49,9 +43,21 @@ func main() {
 	os.Exit(code)
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
-// is set.
-const defaultMemoryLimit = 48 << 20
+// setMemoryLimit sets the Go runtime's soft memory limit for the storage in
+// use, unless GOMEMLIMIT is set. redback streams, so its live heap is small
+// whatever the dataset, and a soft limit keeps the heap from doubling between
+// collections; uploads to S3 and GCS hold their parts in memory (several
+// MiB each, several in flight), so those get more room than a folder.
+func setMemoryLimit(storage string) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(48 << 20)
+	if strings.HasPrefix(storage, "s3://") || strings.HasPrefix(storage, "gs://") {
+		limit = 160 << 20
+	}
+	debug.SetMemoryLimit(limit)
+}
 
 // startProfile writes a CPU profile to $REDBACK_CPUPROFILE and a heap
 // profile to $REDBACK_MEMPROFILE when set (for docs/PERFORMANCE.md).
@@ -166,6 +172,7 @@ func (g *globals) loadConfig() (config.Config, error) {
 	if g.storage != "" {
 		cfg.Storage = g.storage
 	}
+	setMemoryLimit(cfg.Storage)
 	return cfg, nil
 }
 

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func deleteCmd(ctx context.Context, g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "delete FILENAME",
+		Short: "Delete an archive",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := g.service(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			res, err := svc.Delete(ctx, args[0])
+			return g.emit(asJSON, res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted %s\n", res.Filename)
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
+	return c
+}

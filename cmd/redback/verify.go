@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redback-dev/redback/agent"
+)
+
+func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
+	var (
+		asJSON     bool
+		identities []string
+		passFile   string
+	)
+	c := &cobra.Command{
+		Use:   "verify FILENAME",
+		Short: "Read an archive end to end and check its checksum, without touching Redis",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := g.service(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			ids, err := loadKeys(identities, passFile, svc.Config().Restore)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 && strings.HasSuffix(args[0], ".age") {
+				err := errNoKey(args[0])
+				return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
+			}
+			res, err := svc.Verify(ctx, args[0], ids)
+			return g.emit(asJSON, res, err, func(w io.Writer) {
+				fmt.Fprintf(w, "OK %s: %d keys, %d bytes, sha256 %s", res.Filename, res.KeysCount, res.Size, res.SHA256)
+				if res.ChecksumStored {
+					fmt.Fprint(w, " (matches the recorded checksum)")
+				}
+				fmt.Fprintln(w)
+			})
+		},
+	}
+	c.Flags().StringArrayVar(&identities, "identity", nil, "age identity file (repeatable; default $REDBACK_IDENTITY_FILE)")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", passphraseUsage)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return c
+}

@@ -37,6 +37,10 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 // NewPlan checks a schedule section and returns its plan. The errors name
 // the offending key.
+// minInterval is the shortest interval accepted (the seed's examples go down
+// to `0.01` hours, 36 seconds, for trying a schedule out).
+const minInterval = 10 * time.Second
+
 func NewPlan(s config.Schedule) (*Plan, error) {
 	p := &Plan{Location: time.Local}
 	if s.Timezone != "" {
@@ -51,8 +55,8 @@ func NewPlan(s config.Schedule) (*Plan, error) {
 	}
 	if s.IntervalHours > 0 {
 		p.Interval = time.Duration(s.IntervalHours * float64(time.Hour)).Round(time.Second)
-		if p.Interval < time.Minute {
-			return nil, fmt.Errorf("schedule.interval_hours: %v is less than a minute", s.IntervalHours)
+		if p.Interval < minInterval {
+			return nil, fmt.Errorf("schedule.interval_hours: %v is less than 10 seconds", s.IntervalHours)
 		}
 	}
 	if s.Jitter < 0 {

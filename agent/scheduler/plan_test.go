@@ -174,7 +174,7 @@ func TestPlanErrors(t *testing.T) {
 		{config.Schedule{Cron: []string{"CRON_TZ=UTC 0 3 * * *"}}, "schedule.timezone instead"},
 		{config.Schedule{Cron: []string{"@every 1h"}}, "interval_hours instead"},
 		{config.Schedule{IntervalHours: -1}, "schedule.interval_hours"},
-		{config.Schedule{IntervalHours: 0.001}, "less than a minute"},
+		{config.Schedule{IntervalHours: 0.001}, "less than 10 seconds"},
 		{config.Schedule{DailyAt: "03:00", Jitter: -time.Second}, "schedule.jitter"},
 		{config.Schedule{}, "nothing would ever run"},
 	} {

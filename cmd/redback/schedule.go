@@ -67,8 +67,8 @@ func applyScheduleArgs(cfg *config.Config, args []string) error {
 		if err != nil || h <= 0 || math.IsInf(h, 0) || math.IsNaN(h) || h > 24*366 {
 			return fmt.Errorf("INTERVAL_HOURS: %q: want a number of hours greater than 0, like 24 or 0.5", args[0])
 		}
-		if h*60 < 1 {
-			return fmt.Errorf("INTERVAL_HOURS: %q is less than a minute", args[0])
+		if h*3600 < 10 {
+			return fmt.Errorf("INTERVAL_HOURS: %q is less than 10 seconds", args[0])
 		}
 		cfg.Schedule.IntervalHours = h
 	}

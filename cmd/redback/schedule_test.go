@@ -28,7 +28,7 @@ func TestScheduleArgs(t *testing.T) {
 		{[]string{"x"}, "INTERVAL_HOURS"},
 		{[]string{"-1"}, "INTERVAL_HOURS"},
 		{[]string{"NaN"}, "INTERVAL_HOURS"},
-		{[]string{"0.001"}, "less than a minute"},
+		{[]string{"0.001"}, "less than 10 seconds"},
 		{[]string{"6", "maybe"}, "COMPRESS"},
 		{[]string{"6", "true", "0"}, "MAX_BACKUPS"},
 		{[]string{"6", "true", "7.5"}, "MAX_BACKUPS"},

@@ -32,6 +32,7 @@ import (
 
 	"github.com/redback-dev/redback/internal/datagen"
 	"github.com/redback-dev/redback/internal/redistest"
+	"github.com/redback-dev/redback/internal/s3test"
 )
 
 // profiles are the datasets by name.
@@ -69,6 +70,9 @@ type Result struct {
 	PingP99Ms        float64 `json:"ping_during_backup_p99_ms"`
 	PingMaxMs        float64 `json:"ping_during_backup_max_ms"`
 	PingIdleP99Ms    float64 `json:"ping_idle_p99_ms"`
+	S3BackupSeconds  float64 `json:"s3_backup_seconds,omitempty"`
+	S3BackupRSSMB    float64 `json:"s3_backup_peak_rss_mb,omitempty"`
+	S3BackupAnonMB   float64 `json:"s3_backup_peak_anon_rss_mb,omitempty"`
 	Verified         string  `json:"verified"`
 }
 
@@ -78,6 +82,7 @@ func main() {
 	verify := flag.Bool("verify", true, "compare the restored server with the source, key by key")
 	workdir := flag.String("dir", "", "working directory (default: a temporary one, removed at the end)")
 	extra := flag.String("redback-args", "", "extra arguments for `redback backup` (e.g. --no-compress)")
+	withS3 := flag.Bool("s3", false, "also back up into an S3-compatible server (versitygw, started here) and compare")
 	genOnly := flag.String("generate", "", "only write the (first) profile's dataset as RESP commands to this file, then exit")
 	flag.Parse()
 	if *genOnly != "" {
@@ -112,7 +117,7 @@ func main() {
 		if !ok {
 			fatalf("unknown profile %q", name)
 		}
-		r, err := runProfile(name, spec, dir, bin, *verify, strings.Fields(*extra))
+		r, err := runProfile(name, spec, dir, bin, *verify, *withS3, strings.Fields(*extra))
 		check(err)
 		results = append(results, r)
 	}
@@ -128,7 +133,7 @@ func main() {
 	}
 }
 
-func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, extra []string) (Result, error) {
+func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 bool, extra []string) (Result, error) {
 	r := Result{Profile: name}
 	pdir := filepath.Join(dir, name)
 	check(os.MkdirAll(pdir, 0o755))
@@ -167,7 +172,7 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	_ = os.Remove(respPath)
 
 	ctx := context.Background()
-	sc := redis.NewClient(&redis.Options{Network: "unix", Addr: src.Socket, Protocol: 2})
+	sc := redis.NewClient(&redis.Options{Network: "unix", Addr: src.Socket, Protocol: 2, ReadTimeout: 10 * time.Minute})
 	defer sc.Close()
 	r.Keys = dbsize(ctx, sc)
 	r.RedisUsedMemory = usedMemory(ctx, sc)
@@ -220,6 +225,12 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
 	r.BackupVsRDB = r.BackupSeconds / r.RDBSeconds
 
+	if withS3 {
+		if err := backupToS3(&r, pdir, bin, src, extra); err != nil {
+			return r, err
+		}
+	}
+
 	dstDir := filepath.Join(pdir, "dst")
 	check(os.MkdirAll(dstDir, 0o755))
 	dst, err := redistest.StartDir(dstDir)
@@ -245,7 +256,7 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 	r.Verified = "skipped"
 	if verify {
 		step("%s: comparing source and restored servers key by key", name)
-		dc := redis.NewClient(&redis.Options{Network: "unix", Addr: dst.Socket, Protocol: 2})
+		dc := redis.NewClient(&redis.Options{Network: "unix", Addr: dst.Socket, Protocol: 2, ReadTimeout: 10 * time.Minute})
 		defer dc.Close()
 		// TTLs are restored as recorded (relative): on the restored server
 		// they run later by the time since the backup read them.
@@ -259,6 +270,38 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify bool, ex
 		r.Verified = "identical"
 	}
 	return r, nil
+}
+
+// backupToS3 runs the same backup into versitygw (an S3-compatible gateway
+// on this machine, over HTTP on loopback).
+func backupToS3(r *Result, pdir, bin string, src *redistest.Server, extra []string) error {
+	step("%s: redback backup into S3 (versitygw)", r.Profile)
+	gwDir := filepath.Join(pdir, "s3")
+	if err := os.MkdirAll(gwDir, 0o755); err != nil {
+		return err
+	}
+	gw, err := s3test.StartDir(gwDir)
+	if err != nil {
+		return err
+	}
+	defer gw.Stop()
+	if err := gw.CreateBucket(context.Background(), "bench"); err != nil {
+		return err
+	}
+	for _, kv := range s3test.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	t0 := time.Now()
+	args := append([]string{"--redis-url", src.SocketURL(0), "--storage", gw.SinkURL("bench", "redis"), "backup", "--json"}, extra...)
+	out, rss, err := runMeasured(pdir, bin, args...)
+	if err != nil {
+		return fmt.Errorf("redback backup to S3: %v: %s", err, out)
+	}
+	r.S3BackupSeconds = time.Since(t0).Seconds()
+	r.S3BackupRSSMB = float64(rss) / 1024
+	r.S3BackupAnonMB = float64(lastAnonKiB) / 1024
+	return nil
 }
 
 // runMeasured runs bin and returns its stdout and peak RSS in KiB (from
@@ -387,6 +430,11 @@ func printTable(rs []Result) {
 	w("PING idle p99 (ms)", func(r Result) string { return f2(r.PingIdleP99Ms) })
 	w("PING during backup p50/p99 (ms)", func(r Result) string { return f2(r.PingP50Ms) + "/" + f2(r.PingP99Ms) })
 	w("PING during backup max (ms)", func(r Result) string { return f2(r.PingMaxMs) })
+	if rs[0].S3BackupSeconds > 0 {
+		w("backup to S3 (versitygw) wall time (s)", func(r Result) string { return f2(r.S3BackupSeconds) })
+		w("backup to S3 peak RSS (MB)", func(r Result) string { return f2(r.S3BackupRSSMB) })
+		w("  of it anonymous", func(r Result) string { return f2(r.S3BackupAnonMB) })
+	}
 	w("restored data", func(r Result) string { return r.Verified })
 }
 

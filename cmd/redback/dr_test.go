@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,22 +22,7 @@ import (
 // env, and returns stdout, stderr and the exit code.
 func redbackEnv(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "REDIS_URL=", "REDBACK_STORAGE=", "REDBACK_IDENTITY_FILE=", "REDBACK_PASSPHRASE_FILE=")
-	cmd.Env = append(cmd.Env, s3test.Env()...)
-	cmd.Env = append(cmd.Env, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return runBinary(t, dir, append(s3test.Env(), env...), args...)
 }
 
 // TestDisasterRecoveryCLI is the new user's story: back up, encrypted, into

@@ -36,12 +36,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// redback runs the binary in dir and returns stdout, stderr and the exit code.
+// redback runs the binary in dir, with none of redback's variables from the
+// environment, and returns stdout, stderr and the exit code.
 func redback(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	return runBinary(t, dir, nil, args...)
+}
+
+// runBinary is redback with extra environment variables.
+func runBinary(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "REDIS_URL=", "REDBACK_STORAGE=")
+	cmd.Env = append(os.Environ(), "REDIS_URL=", "REDBACK_STORAGE=", "REDBACK_IDENTITY_FILE=", "REDBACK_PASSPHRASE_FILE=")
+	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

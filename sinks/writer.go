@@ -65,7 +65,10 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	opts := &blob.WriterOptions{
 		ContentType: "application/octet-stream",
 		IfNotExist:  true,
-		BeforeWrite: s.beforeWrite(&w.lf, true),
+		// Two parts in flight: uploads hold their parts in memory (8 MiB
+		// each on S3), and the archive is produced no faster than that.
+		MaxConcurrency: 2,
+		BeforeWrite:    s.beforeWrite(&w.lf, true),
 	}
 	bw, err := s.bucket.NewWriter(wctx, s.archiveKey(name), opts)
 	if err != nil {

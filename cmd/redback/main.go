@@ -54,7 +54,7 @@ func setMemoryLimit(storage string) {
 	}
 	limit := int64(48 << 20)
 	if strings.HasPrefix(storage, "s3://") || strings.HasPrefix(storage, "gs://") {
-		limit = 160 << 20
+		limit = 96 << 20
 	}
 	debug.SetMemoryLimit(limit)
 }

@@ -42,6 +42,16 @@ func loadKeys(identities []string, passFile string, cfg config.Restore) ([]age.I
 }
 
 // errNoKey is the error for an encrypted archive and no identity.
+// archiveKeys loads the keys for archive name; an encrypted archive with no
+// key at all is refused at once, naming the flags that give one.
+func archiveKeys(name string, identities []string, passFile string, cfg config.Restore) ([]age.Identity, error) {
+	ids, err := loadKeys(identities, passFile, cfg)
+	if err == nil && len(ids) == 0 && strings.HasSuffix(name, ".age") {
+		err = errNoKey(name)
+	}
+	return ids, err
+}
+
 func errNoKey(name string) error {
 	return fmt.Errorf("%w: %s is encrypted: give --identity FILE (or REDBACK_IDENTITY_FILE), or --passphrase-file FILE (or REDBACK_PASSPHRASE_FILE) for a passphrase", agent.ErrInvalid, name)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,12 +31,8 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			ids, err := loadKeys(identities, passFile, svc.Config().Restore)
+			ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
 			if err != nil {
-				return err
-			}
-			if len(ids) == 0 && strings.HasSuffix(args[0], ".age") {
-				err := errNoKey(args[0])
 				return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
 			}
 			o.Identities = ids

@@ -414,3 +414,22 @@ func mustDBSize(t *testing.T, ctx context.Context, c *redis.Client) int64 {
 	must(t, err)
 	return n
 }
+
+// The rate caps hold the agent back on busy servers: 3000 keys at 1000 keys
+// a second (burst 1000) cannot take less than two seconds. (A lower bound:
+// a slow machine only makes it longer.)
+func TestRateCapsSlowTheAgentDown(t *testing.T) {
+	ctx := context.Background()
+	src, dst := redistest.Start(t), redistest.Start(t)
+	must(t, datagen.Fill(ctx, src.Client(t, 0), datagen.Spec{Keys: 3000, Seed: 9}))
+	start := time.Now()
+	archive, st := dumpAll(t, ctx, src, DumpOptions{ScanCount: 100, KeysPerSecond: 1000})
+	if took := time.Since(start); took < 1500*time.Millisecond || st.Keys != 3000 {
+		t.Fatalf("capped dump of %d keys took %v", st.Keys, took)
+	}
+	start = time.Now()
+	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{BatchKeys: 100, KeysPerSecond: 1000})
+	if took := time.Since(start); took < 1500*time.Millisecond || rs.Restored != 3000 {
+		t.Fatalf("capped restore of %d keys took %v", rs.Restored, took)
+	}
+}

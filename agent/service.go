@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"path"
@@ -499,13 +500,10 @@ func (s *Service) Delete(ctx context.Context, name string) (DeleteResult, error)
 	return DeleteResult{Success: true, Filename: name}, nil
 }
 
-// sha256Reader hashes what passes through it.
+// countingHash counts and hashes (SHA-256) what is read through it.
 type countingHash struct {
 	r io.Reader
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
+	h hash.Hash
 	n int64
 }
 

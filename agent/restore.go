@@ -118,7 +118,7 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		Workers:       s.cfg.Restore.Workers,
 		MaxErrors:     s.cfg.Restore.MaxErrors,
 		KeysPerSecond: s.cfg.Restore.KeysPerSecond,
-		Progress:      o.Progress,
+		Progress:      withTotal(o.Progress, info),
 	})
 	st, rerr := r.Restore(ctx, rd)
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
@@ -134,6 +134,19 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		return res, fmt.Errorf("%d of %d keys failed; the first: %s", st.Errors, st.Total, first(st.Messages))
 	}
 	return res, nil
+}
+
+// withTotal fills in the key count of the archive's manifest (when it has
+// one) as the total of a restore's progress.
+func withTotal(fn func(engine.Progress), info sinks.Info) func(engine.Progress) {
+	if fn == nil || info.Manifest == nil || info.Manifest.KeysCount <= 0 {
+		return fn
+	}
+	total := info.Manifest.KeysCount
+	return func(p engine.Progress) {
+		p.KeysTotal = total
+		fn(p)
+	}
 }
 
 func first(s []string) string {

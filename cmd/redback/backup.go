@@ -17,26 +17,23 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Take a backup of the Redis server now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := g.service(ctx, asJSON)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			o := agent.BackupOptions{}
-			if cmd.Flags().Changed("no-compress") {
-				compress := !noCompress
-				o.Compress = &compress
-			}
-			var finish func()
-			o.Progress, finish = g.progress("backup", asJSON)
-			res, err := svc.Backup(ctx, o)
-			finish()
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "Backup created: %s\n", res.Filepath)
-				fmt.Fprintf(w, "  keys: %d   size: %d bytes (%.2f MB)   time: %.1fs\n", res.KeysCount, res.Size, res.SizeMB, res.DurationSeconds)
-				if res.SHA256 != "" {
-					fmt.Fprintf(w, "  sha256: %s\n", res.SHA256)
+			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+				o := agent.BackupOptions{}
+				if cmd.Flags().Changed("no-compress") {
+					compress := !noCompress
+					o.Compress = &compress
 				}
+				var finish func()
+				o.Progress, finish = g.progress("backup", asJSON)
+				res, err := svc.Backup(ctx, o)
+				finish()
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					fmt.Fprintf(w, "Backup created: %s\n", res.Filepath)
+					fmt.Fprintf(w, "  keys: %d   size: %d bytes (%.2f MB)   time: %.1fs\n", res.KeysCount, res.Size, res.SizeMB, res.DurationSeconds)
+					if res.SHA256 != "" {
+						fmt.Fprintf(w, "  sha256: %s\n", res.SHA256)
+					}
+				})
 			})
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/redback-dev/redback/agent"
 	"github.com/spf13/cobra"
 )
 
@@ -15,14 +16,11 @@ func deleteCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Delete an archive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			res, err := svc.Delete(ctx, args[0])
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "Deleted %s\n", res.Filename)
+			return g.withService(ctx, true, func(svc *agent.Service) error {
+				res, err := svc.Delete(ctx, args[0])
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					fmt.Fprintf(w, "Deleted %s\n", res.Filename)
+				})
 			})
 		},
 	}

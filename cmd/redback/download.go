@@ -28,47 +28,44 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			rc, _, err := svc.Open(ctx, name)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			var src io.Reader = rc
-			outName := name
-			if decrypt {
-				if !strings.HasSuffix(name, ".age") {
-					return usageError{fmt.Errorf("--decrypt: %s is not encrypted", name)}
-				}
-				ids, err := loadKeys(identities, passFile, svc.Config().Restore)
+			return g.withService(ctx, true, func(svc *agent.Service) error {
+				rc, _, err := svc.Open(ctx, name)
 				if err != nil {
 					return err
 				}
-				if len(ids) == 0 {
-					return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE (--passphrase-file FILE or REDBACK_PASSPHRASE_FILE for a passphrase)")}
-				}
-				src, err = age.Decrypt(rc, ids...)
-				if err != nil {
-					var nomatch *age.NoIdentityMatchError
-					if errors.As(err, &nomatch) {
-						return fmt.Errorf("%w: %s: none of the given identities can decrypt it", agent.ErrInvalid, name)
+				defer rc.Close()
+				var src io.Reader = rc
+				outName := name
+				if decrypt {
+					if !strings.HasSuffix(name, ".age") {
+						return usageError{fmt.Errorf("--decrypt: %s is not encrypted", name)}
 					}
-					return fmt.Errorf("%w: %s: %v", agent.ErrInvalid, name, err)
+					ids, err := loadKeys(identities, passFile, svc.Config().Restore)
+					if err != nil {
+						return err
+					}
+					if len(ids) == 0 {
+						return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE (--passphrase-file FILE or REDBACK_PASSPHRASE_FILE for a passphrase)")}
+					}
+					src, err = age.Decrypt(rc, ids...)
+					if err != nil {
+						var nomatch *age.NoIdentityMatchError
+						if errors.As(err, &nomatch) {
+							return fmt.Errorf("%w: %s: none of the given identities can decrypt it", agent.ErrInvalid, name)
+						}
+						return fmt.Errorf("%w: %s: %v", agent.ErrInvalid, name, err)
+					}
+					outName = strings.TrimSuffix(name, ".age")
 				}
-				outName = strings.TrimSuffix(name, ".age")
-			}
-			if out == "-" {
-				_, err := io.Copy(g.stdout, src)
-				return err
-			}
-			if out == "" {
-				out = outName
-			}
-			return writeFileAtomic(out, src)
+				if out == "-" {
+					_, err := io.Copy(g.stdout, src)
+					return err
+				}
+				if out == "" {
+					out = outName
+				}
+				return writeFileAtomic(out, src)
+			})
 		},
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "where to write (a path, or - for stdout; default ./FILENAME)")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/redback-dev/redback/agent"
 	"github.com/spf13/cobra"
 )
 
@@ -16,31 +17,28 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "List the archives, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			res, err := svc.List(ctx)
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				if len(res.Backups) == 0 {
-					fmt.Fprintln(w, "No backups.")
-					return
-				}
-				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "FILENAME\tCREATED (UTC)\tSIZE\tKEYS\tVERIFIED")
-				for _, b := range res.Backups {
-					keys := "-"
-					if b.KeysCount != nil {
-						keys = fmt.Sprint(*b.KeysCount)
+			return g.withService(ctx, true, func(svc *agent.Service) error {
+				res, err := svc.List(ctx)
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					if len(res.Backups) == 0 {
+						fmt.Fprintln(w, "No backups.")
+						return
 					}
-					ver := "no"
-					if b.Verified {
-						ver = b.VerifiedAt
+					tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "FILENAME\tCREATED (UTC)\tSIZE\tKEYS\tVERIFIED")
+					for _, b := range res.Backups {
+						keys := "-"
+						if b.KeysCount != nil {
+							keys = fmt.Sprint(*b.KeysCount)
+						}
+						ver := "no"
+						if b.Verified {
+							ver = b.VerifiedAt
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Filename, b.CreatedAt, humanSize(b.Size), keys, ver)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Filename, b.CreatedAt, humanSize(b.Size), keys, ver)
-				}
-				tw.Flush()
+					tw.Flush()
+				})
 			})
 		},
 	}

@@ -206,6 +206,16 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 	return agent.New(ctx, cfg, g.logger(cfg, quiet))
 }
 
+// withService opens the agent for one command, runs fn and closes it.
+func (g *globals) withService(ctx context.Context, quiet bool, fn func(*agent.Service) error) error {
+	svc, err := g.service(ctx, quiet)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return fn(svc)
+}
+
 // emit prints v as JSON (with --json) or runs human to print text. When
 // err is set the command fails; with --json the error is inside v.
 func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) error {

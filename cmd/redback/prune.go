@@ -27,38 +27,36 @@ func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
 			"archives copied in by hand (no manifest) and archives being read are never deleted.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := g.service(ctx, asJSON)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			cfg := svc.Config()
-			loc := time.Local
-			if tz := cfg.Schedule.Timezone; tz != "" {
-				if loc, err = time.LoadLocation(tz); err != nil {
-					return fmt.Errorf("%w: schedule.timezone: %v", agent.ErrInvalid, err)
-				}
-			}
-			policy := retention.FromConfig(cfg.Retention, loc)
-			if cmd.Flags().Changed("keep") {
-				if keep < 1 {
-					return usageError{fmt.Errorf("--keep must be at least 1 (the newest archive is never pruned)")}
-				}
-				policy = retention.Policy{Last: keep, Location: loc}
-			}
-			res, decisions, err := job.Prune(ctx, svc, policy, dryRun, g.logger(cfg, asJSON))
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				for _, d := range decisions {
-					verb := "keep  "
-					if !d.Keep {
-						verb = "delete"
-						if !res.DryRun {
-							verb = "deleted"
-						}
+			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+				cfg := svc.Config()
+				loc := time.Local
+				if tz := cfg.Schedule.Timezone; tz != "" {
+					var err error
+					if loc, err = time.LoadLocation(tz); err != nil {
+						return fmt.Errorf("%w: schedule.timezone: %v", agent.ErrInvalid, err)
 					}
-					fmt.Fprintf(w, "%s %s  (%s)\n", verb, d.Name, strings.Join(d.Reasons, ", "))
 				}
-				fmt.Fprintf(w, "Kept %d, deleted %d.\n", len(res.Kept), len(res.Deleted))
+				policy := retention.FromConfig(cfg.Retention, loc)
+				if cmd.Flags().Changed("keep") {
+					if keep < 1 {
+						return usageError{fmt.Errorf("--keep must be at least 1 (the newest archive is never pruned)")}
+					}
+					policy = retention.Policy{Last: keep, Location: loc}
+				}
+				res, decisions, err := job.Prune(ctx, svc, policy, dryRun, g.logger(cfg, asJSON))
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					for _, d := range decisions {
+						verb := "keep  "
+						if !d.Keep {
+							verb = "delete"
+							if !res.DryRun {
+								verb = "deleted"
+							}
+						}
+						fmt.Fprintf(w, "%s %s  (%s)\n", verb, d.Name, strings.Join(d.Reasons, ", "))
+					}
+					fmt.Fprintf(w, "Kept %d, deleted %d.\n", len(res.Kept), len(res.Deleted))
+				})
 			})
 		},
 	}

@@ -26,30 +26,27 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 			"checked before the first key is written.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, err := g.service(ctx, asJSON)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
-			if err != nil {
-				return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
-			}
-			o.Identities = ids
-			if o.DBMap, err = agent.ParseDBMap(dbmap); err != nil {
-				return err
-			}
-			var finish func()
-			o.Progress, finish = g.progress("restore", asJSON)
-			res, err := svc.Restore(ctx, args[0], o)
-			finish()
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				verb := "Restored"
-				if res.DryRun {
-					verb = "Dry run: would restore"
+			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
+				if err != nil {
+					return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
 				}
-				fmt.Fprintf(w, "%s %d of %d keys from %s (skipped %d, expired %d, errors %d) in %.1fs\n",
-					verb, res.RestoredCount, res.TotalKeys, res.Filename, res.SkippedCount, res.ExpiredCount, res.ErrorCount, res.DurationSeconds)
+				o.Identities = ids
+				if o.DBMap, err = agent.ParseDBMap(dbmap); err != nil {
+					return err
+				}
+				var finish func()
+				o.Progress, finish = g.progress("restore", asJSON)
+				res, err := svc.Restore(ctx, args[0], o)
+				finish()
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					verb := "Restored"
+					if res.DryRun {
+						verb = "Dry run: would restore"
+					}
+					fmt.Fprintf(w, "%s %d of %d keys from %s (skipped %d, expired %d, errors %d) in %.1fs\n",
+						verb, res.RestoredCount, res.TotalKeys, res.Filename, res.SkippedCount, res.ExpiredCount, res.ErrorCount, res.DurationSeconds)
+				})
 			})
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/redback-dev/redback/agent"
 	"github.com/spf13/cobra"
 )
 
@@ -15,20 +16,17 @@ func statsCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Summarise the stored archives",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			res, err := svc.Stats(ctx)
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "Storage:       %s\n", res.Storage)
-				fmt.Fprintf(w, "Backups:       %d (%d verified)\n", res.TotalBackups, res.VerifiedCount)
-				fmt.Fprintf(w, "Total size:    %s\n", humanSize(res.TotalSize))
-				if res.LatestBackup != nil {
-					fmt.Fprintf(w, "Latest:        %s (%s)\n", res.LatestBackup.Filename, res.LatestBackup.CreatedAt)
-					fmt.Fprintf(w, "Oldest:        %s (%s)\n", res.OldestBackup.Filename, res.OldestBackup.CreatedAt)
-				}
+			return g.withService(ctx, true, func(svc *agent.Service) error {
+				res, err := svc.Stats(ctx)
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					fmt.Fprintf(w, "Storage:       %s\n", res.Storage)
+					fmt.Fprintf(w, "Backups:       %d (%d verified)\n", res.TotalBackups, res.VerifiedCount)
+					fmt.Fprintf(w, "Total size:    %s\n", humanSize(res.TotalSize))
+					if res.LatestBackup != nil {
+						fmt.Fprintf(w, "Latest:        %s (%s)\n", res.LatestBackup.Filename, res.LatestBackup.CreatedAt)
+						fmt.Fprintf(w, "Oldest:        %s (%s)\n", res.OldestBackup.Filename, res.OldestBackup.CreatedAt)
+					}
+				})
 			})
 		},
 	}

@@ -21,22 +21,19 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Read an archive end to end and check its checksum, without touching Redis",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, err := g.service(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
-			if err != nil {
-				return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
-			}
-			res, err := svc.Verify(ctx, args[0], ids)
-			return g.emit(asJSON, res, err, func(w io.Writer) {
-				fmt.Fprintf(w, "OK %s: %d keys, %d bytes, sha256 %s", res.Filename, res.KeysCount, res.Size, res.SHA256)
-				if res.ChecksumStored {
-					fmt.Fprint(w, " (matches the recorded checksum)")
+			return g.withService(ctx, true, func(svc *agent.Service) error {
+				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
+				if err != nil {
+					return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
 				}
-				fmt.Fprintln(w)
+				res, err := svc.Verify(ctx, args[0], ids)
+				return g.emit(asJSON, res, err, func(w io.Writer) {
+					fmt.Fprintf(w, "OK %s: %d keys, %d bytes, sha256 %s", res.Filename, res.KeysCount, res.Size, res.SHA256)
+					if res.ChecksumStored {
+						fmt.Fprint(w, " (matches the recorded checksum)")
+					}
+					fmt.Fprintln(w)
+				})
 			})
 		},
 	}

@@ -4,20 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
-	"cloud.google.com/go/storage"
-	"gocloud.dev/blob/gcsblob"
-	"google.golang.org/api/option"
+	"golang.org/x/oauth2/google"
+
+	"github.com/redback-dev/redback/sinks/internal/gcsjson"
 )
 
 var gcsParams = map[string]bool{"endpoint": true}
 
-// openGCS opens gs://bucket/prefix with application default credentials.
-// An http:// endpoint parameter (or the STORAGE_EMULATOR_HOST variable, which
-// the GCS client library honours itself) selects an emulator and no
-// authentication; an https:// endpoint keeps the default credentials.
+// gcsScope is the OAuth scope of reading, writing and deleting objects.
+const gcsScope = "https://www.googleapis.com/auth/devstorage.read_write"
+
+// openGCS opens gs://bucket/prefix with application default credentials
+// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's credentials, or the metadata
+// server). An http:// endpoint parameter, or the STORAGE_EMULATOR_HOST
+// variable, selects an emulator and no authentication; an https:// endpoint
+// keeps the default credentials.
 func openGCS(ctx context.Context, u *url.URL) (*Sink, error) {
 	if u.Host == "" {
 		return nil, errors.New("open storage: gs URL needs a bucket (gs://bucket/prefix)")
@@ -30,32 +36,34 @@ func openGCS(ctx context.Context, u *url.URL) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []option.ClientOption
-	if ep := q.Get("endpoint"); ep != "" {
+	ep := q.Get("endpoint")
+	if ep != "" {
 		eu, err := url.Parse(ep)
 		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" || eu.User != nil {
 			return nil, errors.New("open storage: gs endpoint must be an http(s)://host[:port] URL without credentials")
 		}
-		// Reads go through the JSON API too: emulators serve the XML API
-		// only under storage.googleapis.com.
-		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(ep, "/")+"/storage/v1/"), storage.WithJSONReads())
-		if eu.Scheme == "http" {
-			opts = append(opts, option.WithoutAuthentication())
+	} else if host := os.Getenv("STORAGE_EMULATOR_HOST"); host != "" {
+		ep = host
+		if !strings.Contains(host, "://") {
+			ep = "http://" + host
 		}
 	}
-	client, err := storage.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("open storage: gcs client: %s", cleanDetail(err, ""))
+	var client *http.Client
+	if strings.HasPrefix(ep, "http://") {
+		client = &http.Client{Transport: http.DefaultTransport}
+	} else {
+		client, err = google.DefaultClient(ctx, gcsScope)
+		if err != nil {
+			return nil, fmt.Errorf("open storage: gcs credentials: %s", cleanDetail(err, ""))
+		}
 	}
-	b, err := gcsblob.OpenBucket(ctx, nil, u.Host, &gcsblob.Options{Client: client})
+	b, err := gcsjson.OpenBucket(u.Host, gcsjson.Options{Endpoint: ep, Client: client})
 	if err != nil {
-		_ = client.Close()
 		return nil, fmt.Errorf("open storage: %s", cleanDetail(err, ""))
 	}
 	return &Sink{
-		bucket:  b,
-		prefix:  prefix,
-		desc:    describeURL(u, q, "endpoint"),
-		closers: []func() error{client.Close},
+		bucket: b,
+		prefix: prefix,
+		desc:   describeURL(u, q, "endpoint"),
 	}, nil
 }

@@ -399,6 +399,15 @@ func TestHashSetDropsRepeats(t *testing.T) {
 	if s.Len() != 100000 {
 		t.Fatalf("len %d", s.Len())
 	}
+	// The tables stay within 13 bytes a key (80 % full at most, grown by a
+	// quarter).
+	slots := 0
+	for i := range s.shards {
+		slots += len(s.shards[i].slots)
+	}
+	if perKey := float64(slots*8) / float64(s.Len()); perKey > 13 || perKey < 8 {
+		t.Fatalf("%.1f bytes a key", perKey)
+	}
 }
 
 func must(t *testing.T, err error) {

@@ -1,0 +1,815 @@
+// Package gcsjson is a gocloud.dev/blob driver for Google Cloud Storage that
+// speaks the JSON API over plain net/http.
+//
+// It replaces gocloud.dev/blob/gcsblob, whose client library brings gRPC,
+// OpenTelemetry and the xDS protos into the binary: 31 MB of a 82 MB
+// redback, and 13 MB of resident memory in every process, whatever its
+// storage. The driver does what redback's sinks need and no more: object
+// attributes, listing with a delimiter, ranged reads, streaming writes
+// (one request for a small object, a resumable upload in chunks for a large
+// one, with a create-only precondition), and deletes. Copy and signed URLs
+// report gcerrors.Unimplemented.
+//
+// Requests that can be repeated safely are retried on 408, 429, 5xx and
+// transport errors with exponential backoff; a chunk of a resumable upload
+// is resumed from the offset the server reports it has persisted.
+package gcsjson
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/driver"
+	"gocloud.dev/gcerrors"
+)
+
+// DefaultEndpoint is Google's endpoint for the JSON API.
+const DefaultEndpoint = "https://storage.googleapis.com"
+
+// DefaultChunkSize is the size of a resumable upload's chunks, and so the
+// memory an upload holds per chunk in flight (two at most).
+const DefaultChunkSize = 8 << 20
+
+// chunkAlign is the granularity GCS requires of every chunk but the last.
+const chunkAlign = 256 << 10
+
+// Options configure OpenBucket.
+type Options struct {
+	// Endpoint is the scheme and host (and optional path prefix) under which
+	// /storage/v1 and /upload/storage/v1 are served; DefaultEndpoint if empty.
+	Endpoint string
+	// Client sends the requests; it adds the credentials (an oauth2 client
+	// for Google, a plain one for an emulator). Required.
+	Client *http.Client
+	// ChunkSize of resumable uploads, rounded up to a multiple of 256 KiB;
+	// DefaultChunkSize if zero.
+	ChunkSize int
+	// Retries is how many times a failed idempotent request is repeated
+	// (3 if zero; negative for none).
+	Retries int
+	// RetryDelay is the first backoff delay, doubled for each further retry
+	// (200ms if zero).
+	RetryDelay time.Duration
+}
+
+// OpenBucket returns a portable *blob.Bucket for the named bucket. Nothing
+// is sent until the bucket is used.
+func OpenBucket(bucket string, opts Options) (*blob.Bucket, error) {
+	b, err := newBucket(bucket, opts)
+	if err != nil {
+		return nil, err
+	}
+	return blob.NewBucket(b), nil
+}
+
+func newBucket(bucket string, opts Options) (*gcsBucket, error) {
+	if bucket == "" {
+		return nil, errors.New("gcsjson: bucket name is empty")
+	}
+	if opts.Client == nil {
+		return nil, errors.New("gcsjson: no HTTP client")
+	}
+	ep := opts.Endpoint
+	if ep == "" {
+		ep = DefaultEndpoint
+	}
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gcsjson: endpoint %q is not an http(s) URL", ep)
+	}
+	chunk := opts.ChunkSize
+	if chunk <= 0 {
+		chunk = DefaultChunkSize
+	}
+	chunk = (chunk + chunkAlign - 1) / chunkAlign * chunkAlign
+	retries := opts.Retries
+	switch {
+	case retries == 0:
+		retries = 3
+	case retries < 0:
+		retries = 0
+	}
+	delay := opts.RetryDelay
+	if delay <= 0 {
+		delay = 200 * time.Millisecond
+	}
+	return &gcsBucket{
+		name:     bucket,
+		endpoint: strings.TrimSuffix(ep, "/"),
+		client:   opts.Client,
+		chunk:    chunk,
+		retries:  retries,
+		delay:    delay,
+	}, nil
+}
+
+type gcsBucket struct {
+	name     string
+	endpoint string
+	client   *http.Client
+	chunk    int
+	retries  int
+	delay    time.Duration
+}
+
+// apiError is a response of the JSON API other than success.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string {
+	if e.msg == "" {
+		return fmt.Sprintf("gcs: HTTP %d", e.status)
+	}
+	return fmt.Sprintf("gcs: HTTP %d: %s", e.status, e.msg)
+}
+
+// objectURL is the JSON API's URL of an object's metadata (or, with
+// alt=media, of its bytes). Slashes in the name are escaped, as the API
+// requires.
+func (b *gcsBucket) objectURL(key string) string {
+	return b.endpoint + "/storage/v1/b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(key)
+}
+
+func (b *gcsBucket) uploadURL(q url.Values) string {
+	return b.endpoint + "/upload/storage/v1/b/" + url.PathEscape(b.name) + "/o?" + q.Encode()
+}
+
+// ErrorCode implements driver.Bucket.
+func (b *gcsBucket) ErrorCode(err error) gcerrors.ErrorCode {
+	var ae *apiError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return gcerrors.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return gcerrors.DeadlineExceeded
+	case !errors.As(err, &ae):
+		return gcerrors.Unknown
+	}
+	switch ae.status {
+	case http.StatusNotFound:
+		return gcerrors.NotFound
+	case http.StatusPreconditionFailed:
+		return gcerrors.FailedPrecondition
+	case http.StatusConflict:
+		return gcerrors.AlreadyExists
+	case http.StatusBadRequest, http.StatusRequestedRangeNotSatisfiable:
+		return gcerrors.InvalidArgument
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return gcerrors.PermissionDenied
+	case http.StatusTooManyRequests:
+		return gcerrors.ResourceExhausted
+	case http.StatusNotImplemented:
+		return gcerrors.Unimplemented
+	}
+	return gcerrors.Internal
+}
+
+// As implements driver.Bucket: no driver-specific types are exposed.
+func (b *gcsBucket) As(any) bool { return false }
+
+// ErrorAs implements driver.Bucket.
+func (b *gcsBucket) ErrorAs(error, any) bool { return false }
+
+// Close implements driver.Bucket.
+func (b *gcsBucket) Close() error { return nil }
+
+// Copy implements driver.Bucket; it is not supported.
+func (b *gcsBucket) Copy(context.Context, string, string, *driver.CopyOptions) error {
+	return &apiError{status: http.StatusNotImplemented, msg: "copy is not supported"}
+}
+
+// SignedURL implements driver.Bucket; it is not supported.
+func (b *gcsBucket) SignedURL(context.Context, string, *driver.SignedURLOptions) (string, error) {
+	return "", &apiError{status: http.StatusNotImplemented, msg: "signed URLs are not supported"}
+}
+
+// object is the part of the API's object resource that the driver reads.
+type object struct {
+	Name        string            `json:"name"`
+	Size        string            `json:"size"`
+	Updated     time.Time         `json:"updated"`
+	TimeCreated time.Time         `json:"timeCreated"`
+	MD5Hash     string            `json:"md5Hash"`
+	ETag        string            `json:"etag"`
+	ContentType string            `json:"contentType"`
+	Metadata    map[string]string `json:"metadata"`
+	Generation  string            `json:"generation"`
+}
+
+func (o *object) size() int64 {
+	n, _ := strconv.ParseInt(o.Size, 10, 64)
+	return n
+}
+
+func (o *object) md5() []byte {
+	m, _ := base64.StdEncoding.DecodeString(o.MD5Hash)
+	return m
+}
+
+// Attributes implements driver.Bucket.
+func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
+	var o object
+	if err := b.getJSON(ctx, b.objectURL(key), &o); err != nil {
+		return nil, err
+	}
+	ct := o.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	return &driver.Attributes{
+		ContentType: ct,
+		Metadata:    o.Metadata,
+		CreateTime:  o.TimeCreated,
+		ModTime:     o.Updated,
+		Size:        o.size(),
+		MD5:         o.md5(),
+		ETag:        o.ETag,
+	}, nil
+}
+
+// ListPaged implements driver.Bucket.
+func (b *gcsBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driver.ListPage, error) {
+	if opts.BeforeList != nil {
+		if err := opts.BeforeList(func(any) bool { return false }); err != nil {
+			return nil, err
+		}
+	}
+	q := url.Values{}
+	if opts.Prefix != "" {
+		q.Set("prefix", opts.Prefix)
+	}
+	if opts.Delimiter != "" {
+		q.Set("delimiter", opts.Delimiter)
+	}
+	if opts.PageSize > 0 {
+		q.Set("maxResults", strconv.Itoa(opts.PageSize))
+	}
+	if len(opts.PageToken) > 0 {
+		q.Set("pageToken", string(opts.PageToken))
+	}
+	var resp struct {
+		Items         []object `json:"items"`
+		Prefixes      []string `json:"prefixes"`
+		NextPageToken string   `json:"nextPageToken"`
+	}
+	u := b.endpoint + "/storage/v1/b/" + url.PathEscape(b.name) + "/o?" + q.Encode()
+	if err := b.getJSON(ctx, u, &resp); err != nil {
+		return nil, err
+	}
+	page := &driver.ListPage{Objects: make([]*driver.ListObject, 0, len(resp.Items)+len(resp.Prefixes))}
+	for i := range resp.Items {
+		o := &resp.Items[i]
+		page.Objects = append(page.Objects, &driver.ListObject{
+			Key: o.Name, ModTime: o.Updated, Size: o.size(), MD5: o.md5(),
+		})
+	}
+	for _, p := range resp.Prefixes {
+		page.Objects = append(page.Objects, &driver.ListObject{Key: p, IsDir: true})
+	}
+	sort.Slice(page.Objects, func(i, j int) bool { return page.Objects[i].Key < page.Objects[j].Key })
+	if resp.NextPageToken != "" {
+		page.NextPageToken = []byte(resp.NextPageToken)
+	}
+	return page, nil
+}
+
+// Delete implements driver.Bucket.
+func (b *gcsBucket) Delete(ctx context.Context, key string, opts *driver.DeleteOptions) error {
+	if opts.BeforeDelete != nil {
+		if err := opts.BeforeDelete(func(any) bool { return false }); err != nil {
+			return err
+		}
+	}
+	resp, err := b.do(ctx, true, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, b.objectURL(key), nil)
+	})
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	return nil
+}
+
+// NewRangeReader implements driver.Bucket.
+func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, length int64, opts *driver.ReaderOptions) (driver.Reader, error) {
+	if length == 0 {
+		// A zero-length range cannot be asked for; the attributes say
+		// whether the object exists.
+		a, err := b.Attributes(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if opts.BeforeRead != nil {
+			if err := opts.BeforeRead(func(any) bool { return false }); err != nil {
+				return nil, err
+			}
+		}
+		return &reader{body: http.NoBody, attrs: driver.ReaderAttributes{ContentType: a.ContentType, ModTime: a.ModTime, Size: a.Size}}, nil
+	}
+	resp, err := b.do(ctx, true, func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.objectURL(key)+"?alt=media", nil)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case length > 0:
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+		case offset > 0:
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		}
+		// The stored bytes as they are, never decompressed in transit.
+		req.Header.Set("Accept-Encoding", "identity")
+		return req, nil
+	})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusRequestedRangeNotSatisfiable {
+			// Reading from the end (or past it) yields nothing, as for
+			// the other drivers.
+			a, aerr := b.Attributes(ctx, key)
+			if aerr != nil {
+				return nil, aerr
+			}
+			if offset >= a.Size {
+				return &reader{body: http.NoBody, attrs: driver.ReaderAttributes{ContentType: a.ContentType, ModTime: a.ModTime, Size: a.Size}}, nil
+			}
+		}
+		return nil, err
+	}
+	if opts.BeforeRead != nil {
+		if err := opts.BeforeRead(func(any) bool { return false }); err != nil {
+			drain(resp)
+			return nil, err
+		}
+	}
+	attrs := driver.ReaderAttributes{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength}
+	if attrs.ContentType == "" {
+		attrs.ContentType = "application/octet-stream"
+	}
+	if s := resp.Header.Get("X-Goog-Stored-Content-Length"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			attrs.Size = n
+		}
+	} else if cr := resp.Header.Get("Content-Range"); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				attrs.Size = n
+			}
+		}
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		attrs.ModTime = lm
+	}
+	return &reader{body: resp.Body, attrs: attrs}, nil
+}
+
+type reader struct {
+	body  io.ReadCloser
+	attrs driver.ReaderAttributes
+}
+
+func (r *reader) Read(p []byte) (int, error)           { return r.body.Read(p) }
+func (r *reader) Close() error                         { return r.body.Close() }
+func (r *reader) Attributes() *driver.ReaderAttributes { return &r.attrs }
+func (r *reader) As(any) bool                          { return false }
+func (b *gcsBucket) getJSON(ctx context.Context, u string, v any) error {
+	resp, err := b.do(ctx, true, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	})
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v); err != nil {
+		return fmt.Errorf("gcs: decode response: %w", err)
+	}
+	return nil
+}
+
+// do sends the request that newReq builds, retrying an idempotent one, and
+// returns a 2xx or 308 response; any other status is an *apiError (with the
+// body's message) and the body is closed.
+func (b *gcsBucket) do(ctx context.Context, idempotent bool, newReq func() (*http.Request, error)) (*http.Response, error) {
+	delay := b.delay
+	for attempt := 0; ; attempt++ {
+		req, err := newReq()
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("User-Agent", "redback")
+		resp, err := b.client.Do(req)
+		if err == nil && (resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusPermanentRedirect) {
+			return resp, nil
+		}
+		if err == nil {
+			err = responseError(resp)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !idempotent || attempt >= b.retries || !retryable(err) {
+			return nil, err
+		}
+		t := time.NewTimer(delay/2 + rand.N(delay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay *= 2
+	}
+}
+
+// responseError reads an error response's message and closes its body.
+func responseError(resp *http.Response) error {
+	defer drain(resp)
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	msg := ""
+	if json.Unmarshal(raw, &body) == nil {
+		msg = body.Error.Message
+	} else {
+		msg = strings.TrimSpace(string(raw))
+	}
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return &apiError{status: resp.StatusCode, msg: msg}
+}
+
+// retryable reports whether a failed request may succeed when repeated.
+func retryable(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return true // a transport error: connection reset, timeout...
+	}
+	return ae.status == http.StatusRequestTimeout || ae.status == http.StatusTooManyRequests || ae.status >= 500
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// NewTypedWriter implements driver.Bucket. What is written is buffered up to
+// one chunk; an object that fits is sent in one request when the writer is
+// closed; a larger one starts a resumable upload and sends each full chunk
+// in the background while the next one fills (two chunks in memory at
+// most).
+func (b *gcsBucket) NewTypedWriter(ctx context.Context, key, contentType string, opts *driver.WriterOptions) (driver.Writer, error) {
+	if opts.BeforeWrite != nil {
+		if err := opts.BeforeWrite(func(any) bool { return false }); err != nil {
+			return nil, err
+		}
+	}
+	meta := map[string]any{"name": key, "contentType": contentType}
+	if len(opts.Metadata) > 0 {
+		meta["metadata"] = opts.Metadata
+	}
+	for k, v := range map[string]string{
+		"cacheControl": opts.CacheControl, "contentDisposition": opts.ContentDisposition,
+		"contentEncoding": opts.ContentEncoding, "contentLanguage": opts.ContentLanguage,
+	} {
+		if v != "" {
+			meta[k] = v
+		}
+	}
+	if len(opts.ContentMD5) > 0 {
+		meta["md5Hash"] = base64.StdEncoding.EncodeToString(opts.ContentMD5)
+	}
+	mj, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	if opts.IfNotExist {
+		q.Set("ifGenerationMatch", "0")
+	}
+	return &writer{ctx: ctx, b: b, key: key, contentType: contentType, meta: mj, query: q, buf: make([]byte, 0, b.chunk)}, nil
+}
+
+type writer struct {
+	ctx context.Context
+	b   *gcsBucket
+	key string
+	// contentType is also the media part's type of a one-request upload.
+	contentType string
+	meta        []byte     // the object resource's JSON
+	query       url.Values // preconditions
+	buf         []byte     // the chunk being filled
+
+	session string      // the resumable upload's URI, once started
+	sent    int64       // bytes handed to the uploader
+	inbox   chan []byte // full chunks for the uploader
+	done    chan error  // the uploader's result, once inbox is closed
+	free    chan []byte // chunks the uploader has sent
+	err     error
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := 0
+	for len(p) > 0 {
+		m := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+m]
+		n += m
+		p = p[m:]
+		if len(w.buf) == cap(w.buf) && len(p) > 0 {
+			// Only a chunk known not to be the last is sent now: the last
+			// one carries the total size.
+			if err := w.flushChunk(); err != nil {
+				w.err = err
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flushChunk hands the full buffer to the uploader (starting the resumable
+// upload the first time) and takes a free buffer to fill next.
+func (w *writer) flushChunk() error {
+	if w.session == "" {
+		s, err := w.b.startResumable(w.ctx, w.meta, w.query)
+		if err != nil {
+			return err
+		}
+		w.session = s
+		w.inbox = make(chan []byte)
+		w.done = make(chan error, 1)
+		w.free = make(chan []byte, 1)
+		w.free <- make([]byte, 0, w.b.chunk)
+		go w.upload()
+	}
+	select {
+	case w.inbox <- w.buf:
+	case err := <-w.done:
+		w.done <- err
+		if err == nil {
+			err = errors.New("gcs: uploader stopped")
+		}
+		return err
+	}
+	w.sent += int64(len(w.buf))
+	select {
+	case w.buf = <-w.free:
+		w.buf = w.buf[:0]
+	case err := <-w.done:
+		w.done <- err
+		return err
+	}
+	return nil
+}
+
+// upload sends the chunks of inbox, in order, as parts of an unfinished
+// object, recycling each buffer through free.
+func (w *writer) upload() {
+	var off int64
+	for c := range w.inbox {
+		if err := w.b.putChunk(w.ctx, w.session, c, off, -1); err != nil {
+			w.done <- err
+			for range w.inbox {
+			}
+			return
+		}
+		off += int64(len(c))
+		w.free <- c
+	}
+	w.done <- nil
+}
+
+// Close implements driver.Writer: it sends what is left and commits the
+// object, or, when the context was cancelled or a chunk failed, cancels
+// the upload and returns the error.
+func (w *writer) Close() error {
+	if w.session == "" {
+		if w.err != nil {
+			return w.err
+		}
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		return w.b.uploadMultipart(w.ctx, w.meta, w.contentType, w.query, w.buf)
+	}
+	close(w.inbox)
+	err := <-w.done
+	if err == nil {
+		err = w.err
+	}
+	if err == nil {
+		err = w.ctx.Err()
+	}
+	if err == nil {
+		err = w.b.putChunk(w.ctx, w.session, w.buf, w.sent, w.sent+int64(len(w.buf)))
+	}
+	if err != nil {
+		w.b.cancelResumable(w.session)
+	}
+	return err
+}
+
+// uploadMultipart stores a small object with one request.
+func (b *gcsBucket) uploadMultipart(ctx context.Context, meta []byte, contentType string, q url.Values, data []byte) error {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Type", "application/json; charset=UTF-8")
+	pw, _ := mw.CreatePart(h)
+	_, _ = pw.Write(meta)
+	h = textproto.MIMEHeader{}
+	h.Set("Content-Type", contentType)
+	pw, _ = mw.CreatePart(h)
+	_, _ = pw.Write(data)
+	_ = mw.Close()
+	q2 := url.Values{"uploadType": {"multipart"}}
+	for k, v := range q {
+		q2[k] = v
+	}
+	// Without a precondition a repeat rewrites the same bytes; with one, a
+	// repeat of a request whose answer was lost would fail with 412 and so
+	// the writer's own object would look like somebody else's: not repeated.
+	resp, err := b.do(ctx, len(q) == 0, func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.uploadURL(q2), bytes.NewReader(body.Bytes()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "multipart/related; boundary="+mw.Boundary())
+		return req, nil
+	})
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	return nil
+}
+
+// startResumable opens a resumable upload session and returns its URI.
+func (b *gcsBucket) startResumable(ctx context.Context, meta []byte, q url.Values) (string, error) {
+	q2 := url.Values{"uploadType": {"resumable"}}
+	for k, v := range q {
+		q2[k] = v
+	}
+	resp, err := b.do(ctx, true, func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.uploadURL(q2), bytes.NewReader(meta))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+		return req, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	drain(resp)
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "", errors.New("gcs: resumable upload started without a session URI")
+	}
+	return loc, nil
+}
+
+// putChunk sends data as the bytes from off of the upload; total is the
+// object's size when this is the last chunk, -1 otherwise. After a failure
+// it asks the server how much it has persisted and sends the rest again,
+// within the bucket's retries.
+func (b *gcsBucket) putChunk(ctx context.Context, session string, data []byte, off, total int64) error {
+	delay := b.delay
+	for attempt := 0; ; attempt++ {
+		err := b.putOnce(ctx, session, data, off, total)
+		if err == nil || ctx.Err() != nil || attempt >= b.retries || !retryable(err) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		t := time.NewTimer(delay/2 + rand.N(delay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay *= 2
+		persisted, done, serr := b.uploadStatus(ctx, session, total)
+		if serr != nil {
+			continue // try the whole chunk again
+		}
+		if done {
+			return nil
+		}
+		if persisted > off {
+			skip := min(persisted-off, int64(len(data)))
+			data, off = data[skip:], off+skip
+		}
+	}
+}
+
+func (b *gcsBucket) putOnce(ctx context.Context, session string, data []byte, off, total int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, session, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.ContentLength = int64(len(data))
+	size := "*"
+	if total >= 0 {
+		size = strconv.FormatInt(total, 10)
+	}
+	if len(data) == 0 {
+		req.Header.Set("Content-Range", "bytes */"+size)
+	} else {
+		req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%s", off, off+int64(len(data))-1, size))
+	}
+	req.Header.Set("User-Agent", "redback")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode/100 == 2:
+		drain(resp)
+		if total < 0 {
+			return errors.New("gcs: the upload was committed before its last chunk")
+		}
+		return nil
+	case resp.StatusCode == http.StatusPermanentRedirect:
+		drain(resp)
+		if total >= 0 {
+			return &apiError{status: http.StatusServiceUnavailable, msg: "the last chunk did not complete the upload"}
+		}
+		return nil
+	}
+	return responseError(resp)
+}
+
+// uploadStatus asks how many bytes of an upload the server has persisted,
+// and whether the object is complete.
+func (b *gcsBucket) uploadStatus(ctx context.Context, session string, total int64) (persisted int64, done bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, session, http.NoBody)
+	if err != nil {
+		return 0, false, err
+	}
+	size := "*"
+	if total >= 0 {
+		size = strconv.FormatInt(total, 10)
+	}
+	req.Header.Set("Content-Range", "bytes */"+size)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer drain(resp)
+	switch {
+	case resp.StatusCode/100 == 2:
+		return 0, true, nil
+	case resp.StatusCode != http.StatusPermanentRedirect:
+		return 0, false, &apiError{status: resp.StatusCode}
+	}
+	r := resp.Header.Get("Range") // "bytes=0-N", absent when nothing is persisted
+	if r == "" {
+		return 0, false, nil
+	}
+	i := strings.LastIndexByte(r, '-')
+	n, perr := strconv.ParseInt(r[i+1:], 10, 64)
+	if i < 0 || perr != nil {
+		return 0, false, fmt.Errorf("gcs: bad Range %q in an upload's status", r)
+	}
+	return n + 1, false, nil
+}
+
+// cancelResumable abandons an upload session, with a context of its own:
+// the writer's may be the reason it is abandoned.
+func (b *gcsBucket) cancelResumable(session string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, session, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := b.client.Do(req); err == nil {
+		drain(resp)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/jobs"
+	"github.com/redback-dev/redback/agent/metrics"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -43,6 +44,22 @@ type Service interface {
 }
 
 var _ Service = (*agent.Service)(nil)
+
+// Target is one Redis server that the API serves, selected by ?target=.
+type Target struct {
+	// Name is the target's name (its ?target= value, its job slot, its
+	// label in /metrics).
+	Name    string
+	Service Service
+}
+
+// StatusSource tells what the scheduler knows of a target (next run, last
+// outcome); *metrics.Metrics is one.
+type StatusSource interface {
+	Status(target string) metrics.Status
+}
+
+var _ StatusSource = (*metrics.Metrics)(nil)
 
 // Options configure the API. OptionsFromConfig builds them from agent.yaml.
 type Options struct {
@@ -69,11 +86,14 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock (tests inject one). Default time.Now.
 	Now func() time.Time
+	// Status, when set, gives GET /api/targets the scheduler's view of
+	// each target.
+	Status StatusSource
 }
 
 // Server is the API. Create it with New; serve Handler().
 type Server struct {
-	svc      Service
+	targets  []Target
 	jobs     *jobs.Manager
 	opt      Options
 	log      *slog.Logger
@@ -86,11 +106,28 @@ type Server struct {
 	handler  http.Handler
 }
 
-// New checks the options and builds the API over svc, running long
-// operations through jm.
+// New checks the options and builds the API over one Service, the target
+// named "default", running long operations through jm.
 func New(svc Service, jm *jobs.Manager, o Options) (*Server, error) {
-	if svc == nil || jm == nil {
+	if svc == nil {
 		return nil, errors.New("api: a service and a job manager are required")
+	}
+	return NewTargets([]Target{{Name: "default", Service: svc}}, jm, o)
+}
+
+// NewTargets checks the options and builds the API over several targets,
+// running long operations through jm, each target's in its own slot (the
+// target's name). The first target is the default of every route.
+func NewTargets(targets []Target, jm *jobs.Manager, o Options) (*Server, error) {
+	if len(targets) == 0 || jm == nil {
+		return nil, errors.New("api: a service and a job manager are required")
+	}
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if t.Service == nil || t.Name == "" || seen[t.Name] {
+			return nil, errors.New("api: every target needs a service and a name of its own")
+		}
+		seen[t.Name] = true
 	}
 	if len(o.Admins) == 0 {
 		return nil, errors.New("api: no admin: set api.totp_secret (or REDBACK_TOTP_SECRET, api.totp_secret_file) or api.admins")
@@ -117,7 +154,7 @@ func New(svc Service, jm *jobs.Manager, o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	s := &Server{
-		svc:      svc,
+		targets:  targets,
 		jobs:     jm,
 		opt:      o,
 		log:      o.Log,

@@ -19,12 +19,16 @@ type createRequest struct {
 // createBackup takes a backup as a job: answered with the BackupResult
 // when done, or at once with 202 and the job id when async.
 func (s *Server) createBackup(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
 	var req createRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	return s.runJob(w, r, jobs.KindBackup, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
-		res, err := s.svc.Backup(ctx, agent.BackupOptions{Compress: req.Compress, Progress: progressTo(report)})
+	return s.runJob(w, r, t.Name, jobs.KindBackup, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+		res, err := t.Service.Backup(ctx, agent.BackupOptions{Compress: req.Compress, Progress: progressTo(report)})
 		if err != nil {
 			res.Error = publicMessage(err)
 		}
@@ -45,6 +49,10 @@ type restoreRequest struct {
 // restore restores an archive as a job. With overwrite it needs a fresh
 // code as well as the token.
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
 	var req restoreRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
@@ -58,7 +66,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("ttl: want relative or absolute")
 		}
 	}
-	if _, err := s.svc.Stat(r.Context(), name); err != nil {
+	if _, err := t.Service.Stat(r.Context(), name); err != nil {
 		return err
 	}
 	if req.Overwrite {
@@ -67,9 +75,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	o := agent.RestoreOptions{Overwrite: req.Overwrite, DryRun: req.DryRun, TTL: req.TTL, Identities: s.opt.Identities}
-	return s.runJob(w, r, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+	return s.runJob(w, r, t.Name, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		o.Progress = progressTo(report)
-		res, err := s.svc.Restore(ctx, name, o)
+		res, err := t.Service.Restore(ctx, name, o)
 		if err != nil {
 			res.Error = publicMessage(err)
 		}
@@ -79,6 +87,10 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 
 // deleteBackup deletes an archive; it needs a fresh code.
 func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
 	name, err := pathName(r)
 	if err != nil {
 		return err
@@ -86,7 +98,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.requireFreshCode(r); err != nil {
 		return err
 	}
-	res, err := s.svc.Delete(r.Context(), name)
+	res, err := t.Service.Delete(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -95,7 +107,11 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.svc.List(r.Context())
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
+	res, err := t.Service.List(r.Context())
 	if err != nil {
 		return err
 	}
@@ -104,7 +120,11 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) backupStats(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.svc.Stats(r.Context())
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
+	res, err := t.Service.Stats(r.Context())
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,15 @@ import (
 // 416 when the range lies beyond the end). A request for several ranges,
 // or with an If-Range that does not match, gets the whole archive.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
 	name, err := pathName(r)
 	if err != nil {
 		return err
 	}
-	info, err := s.svc.Stat(r.Context(), name)
+	info, err := t.Service.Stat(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -48,12 +52,12 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
 	var rc io.ReadCloser
 	code := http.StatusOK
 	if partial {
-		rc, err = s.svc.OpenRange(r.Context(), name, off, length)
+		rc, err = t.Service.OpenRange(r.Context(), name, off, length)
 		code = http.StatusPartialContent
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+length-1, info.Size))
 	} else {
 		var opened sinks.Info
-		rc, opened, err = s.svc.Open(r.Context(), name)
+		rc, opened, err = t.Service.Open(r.Context(), name)
 		length = opened.Size
 	}
 	if err != nil {

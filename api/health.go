@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -20,44 +21,84 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyView is /readyz's body.
+// readyView is /readyz's body. With several targets (and no ?target=),
+// Targets holds each one's part and the top-level backup fields are empty.
 type readyView struct {
-	Status           string  `json:"status"`
+	Status           string      `json:"status"`
+	LatestBackup     string      `json:"latest_backup,omitempty"`
+	LatestAgeSeconds float64     `json:"latest_backup_age_seconds,omitempty"`
+	Targets          []readyPart `json:"targets,omitempty"`
+}
+
+// readyPart is one target's readiness.
+type readyPart struct {
+	Name             string  `json:"name"`
 	LatestBackup     string  `json:"latest_backup,omitempty"`
 	LatestAgeSeconds float64 `json:"latest_backup_age_seconds,omitempty"`
 }
 
-// readyz answers 200 when Redis answers and, with a ready_max_age, the
-// newest backup is younger than that; else 503.
+// readyz answers 200 when every target's Redis answers and, with a
+// ready_max_age, every target's newest backup is younger than that; else
+// 503, naming the first target that is not ready. ?target= checks one.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 	defer cancel()
-	if _, err := engine.Inspect(ctx, s.svc.RedisOptions()); err != nil {
-		return fmt.Errorf("%w: redis does not answer: %w", errUnavailable, err)
+	check := s.targets
+	if r.URL.Query().Has(targetParam) {
+		t, err := s.target(r)
+		if err != nil {
+			return err
+		}
+		check = []Target{t}
 	}
 	v := readyView{Status: "ready"}
-	if max := s.opt.ReadyMaxAge; max > 0 {
-		st, err := s.svc.Stats(ctx)
+	for _, t := range check {
+		p, err := s.ready(ctx, t)
 		if err != nil {
-			return fmt.Errorf("%w: storage: %w", errUnavailable, err)
+			if len(s.targets) > 1 {
+				return fmt.Errorf("%w: target %q: %w", errUnavailable, t.Name, err)
+			}
+			return fmt.Errorf("%w: %w", errUnavailable, err)
 		}
-		if st.LatestBackup == nil {
-			return fmt.Errorf("%w: no backup yet (ready_max_age is %s)", errUnavailable, max)
-		}
-		t, err := time.Parse(time.RFC3339, st.LatestBackup.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("%w: newest backup has no readable time", errUnavailable)
-		}
-		age := s.opt.Now().Sub(t)
-		if age > max {
-			return fmt.Errorf("%w: the newest backup, %s, is %s old (ready_max_age %s)", errUnavailable,
-				st.LatestBackup.Filename, age.Round(time.Second), max)
-		}
-		v.LatestBackup = st.LatestBackup.Filename
-		v.LatestAgeSeconds = math.Round(age.Seconds())
+		v.Targets = append(v.Targets, p)
+	}
+	if len(check) == 1 {
+		v.LatestBackup, v.LatestAgeSeconds = v.Targets[0].LatestBackup, v.Targets[0].LatestAgeSeconds
+		v.Targets = nil
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// ready checks one target: its Redis answers and, with a ready_max_age,
+// its newest backup is young enough.
+func (s *Server) ready(ctx context.Context, t Target) (readyPart, error) {
+	p := readyPart{Name: t.Name}
+	if _, err := engine.Inspect(ctx, t.Service.RedisOptions()); err != nil {
+		return p, fmt.Errorf("redis does not answer: %w", err)
+	}
+	max := s.opt.ReadyMaxAge
+	if max <= 0 {
+		return p, nil
+	}
+	st, err := t.Service.Stats(ctx)
+	if err != nil {
+		return p, fmt.Errorf("storage: %w", err)
+	}
+	if st.LatestBackup == nil {
+		return p, fmt.Errorf("no backup yet (ready_max_age is %s)", max)
+	}
+	created, err := time.Parse(time.RFC3339, st.LatestBackup.CreatedAt)
+	if err != nil {
+		return p, errors.New("newest backup has no readable time")
+	}
+	age := s.opt.Now().Sub(created)
+	if age > max {
+		return p, fmt.Errorf("the newest backup, %s, is %s old (ready_max_age %s)", st.LatestBackup.Filename, age.Round(time.Second), max)
+	}
+	p.LatestBackup = st.LatestBackup.Filename
+	p.LatestAgeSeconds = math.Round(age.Seconds())
+	return p, nil
 }
 
 // redisStatsView is GET /api/stats's body: what the Redis server holds.
@@ -73,7 +114,11 @@ type redisStatsView struct {
 
 // redisStats answers GET /api/stats.
 func (s *Server) redisStats(w http.ResponseWriter, r *http.Request) error {
-	f, err := engine.Inspect(r.Context(), s.svc.RedisOptions())
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
+	f, err := engine.Inspect(r.Context(), t.Service.RedisOptions())
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,10 @@ var jobIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // jobView is GET /api/jobs/{id}'s body.
 type jobView struct {
-	JobID      string        `json:"job_id"`
-	Kind       string        `json:"kind"`
+	JobID string `json:"job_id"`
+	Kind  string `json:"kind"`
+	// Target names the target the job ran for.
+	Target     string        `json:"target,omitempty"`
 	Status     jobs.Status   `json:"status"`
 	Progress   jobs.Progress `json:"progress"`
 	Result     any           `json:"result"` // null while running
@@ -36,13 +38,14 @@ type startedView struct {
 	Status jobs.Status `json:"status"`
 }
 
-// runJob starts fn as a job of kind, detached from the request. Async, it
+// runJob starts fn as a job of kind in the slot of target, detached from
+// the request (one backup or restore at a time per target). Async, it
 // answers 202 at once. Otherwise it waits and answers the job's result
 // (with the status its error maps to); when the client leaves first, the
 // job goes on and nothing is written. A running backup or restore makes
 // Start fail with a 409 that names it.
-func (s *Server) runJob(w http.ResponseWriter, r *http.Request, kind string, async bool, fn jobs.Func) error {
-	id, err := s.jobs.Start(kind, fn)
+func (s *Server) runJob(w http.ResponseWriter, r *http.Request, target, kind string, async bool, fn jobs.Func) error {
+	id, err := s.jobs.StartIn(target, kind, fn)
 	if err != nil {
 		return err
 	}
@@ -72,8 +75,13 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, kind string, asy
 	return nil
 }
 
-// job answers GET /api/jobs/{id}.
+// job answers GET /api/jobs/{id}. With ?target= the job must be that
+// target's (else 404); job ids are unique across targets.
 func (s *Server) job(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
 	id := mux.Vars(r)["id"]
 	if !jobIDRE.MatchString(id) {
 		return fmt.Errorf("%w: no such job", errNotFound)
@@ -82,9 +90,13 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if r.URL.Query().Has(targetParam) && snap.Slot != t.Name {
+		return fmt.Errorf("%w: no such job for target %q", errNotFound, t.Name)
+	}
 	v := jobView{
 		JobID:     snap.ID,
 		Kind:      snap.Kind,
+		Target:    snap.Slot,
 		Status:    snap.Status,
 		Progress:  snap.Progress,
 		Result:    snap.Result,

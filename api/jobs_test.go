@@ -44,7 +44,7 @@ func TestSyncBackupOutlivesItsClient(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var ok bool
-		if running, ok = h.jobs.Running(); ok {
+		if running, ok = h.jobs.RunningIn("default"); ok {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -92,6 +92,9 @@ func (s *Server) audited(next http.Handler) http.Handler {
 				attrs = append(attrs, "file", "(invalid)")
 			}
 		}
+		if r.URL.Query().Has(targetParam) {
+			attrs = append(attrs, "target", truncate(r.URL.Query().Get(targetParam), 64))
+		}
 		if id := rec.Header().Get(jobHeader); id != "" {
 			attrs = append(attrs, "job", id)
 		}

@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	add("backup_stats", "/api/backup/stats", readOnly, s.backupStats, http.MethodGet)
 	add("redis_stats", "/api/stats", readOnly, s.redisStats, http.MethodGet)
 	add("job", "/api/jobs/{id}", readOnly, s.job, http.MethodGet)
+	add("targets", "/api/targets", readOnly, s.listTargets, http.MethodGet)
 
 	add("healthz", "/healthz", public, s.healthz, http.MethodGet, http.MethodHead)
 	add("readyz", "/readyz", public, s.readyz, http.MethodGet, http.MethodHead)

@@ -27,6 +27,14 @@ type Config struct {
 	Lease     Lease     `yaml:"lease"`
 	API       API       `yaml:"api"`
 	Log       Log       `yaml:"log"`
+	// TargetSpecs lists the Redis servers of an agent that watches several
+	// (see TargetSpec and Targets); empty means the top level is the one
+	// target.
+	TargetSpecs []TargetSpec `yaml:"targets"`
+
+	// redisURLLine is the line of the top-level redis.url in the file
+	// (0 when it is not written there).
+	redisURLLine int
 }
 
 // Redis says which server to back up.
@@ -318,6 +326,9 @@ func Parse(data []byte, env Getenv) (Config, error) {
 	if err := yaml.UnmarshalWithOptions([]byte(text), &c, yaml.Strict()); err != nil {
 		return Config{}, errors.New(yaml.FormatError(err, false, true))
 	}
+	if len(c.TargetSpecs) > 0 {
+		c.locateTargets([]byte(text))
+	}
 	return c, c.Validate()
 }
 
@@ -337,6 +348,9 @@ func Load(path string, env Getenv) (Config, error) {
 		}
 	}
 	if v, ok := env("REDIS_URL"); ok && v != "" {
+		if len(c.TargetSpecs) > 0 {
+			return Config{}, errors.New("REDIS_URL is set, but agent.yaml lists targets, each with its own redis.url: unset REDIS_URL (or pick one target with --target and give --redis-url)")
+		}
 		c.Redis.URL = v
 	}
 	if v, ok := env("REDBACK_STORAGE"); ok && v != "" {
@@ -351,8 +365,18 @@ func Load(path string, env Getenv) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks values that decode but make no sense.
+// Validate checks values that decode but make no sense. With targets it
+// checks every resolved target as well (see Targets).
 func (c Config) Validate() error {
+	if err := c.validateOne(); err != nil || len(c.TargetSpecs) == 0 {
+		return err
+	}
+	_, err := c.Targets()
+	return err
+}
+
+// validateOne checks the sections of one target's configuration.
+func (c Config) validateOne() error {
 	var errs []error
 	if c.Redis.URL == "" {
 		errs = append(errs, errors.New("redis.url: empty"))

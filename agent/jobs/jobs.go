@@ -4,8 +4,9 @@
 // A job runs on a context derived from the Manager, never from the request
 // or caller that started it: a client that goes away does not stop its
 // backup. At most one exclusive job (by default kinds "backup" and
-// "restore") runs at a time; Start refuses a second with a *BusyError that
-// names the running one. Finished jobs are kept for a while (Options.Keep)
+// "restore") runs at a time in each slot (an agent with several Redis
+// servers gives each its slot, named after the target); Start refuses a
+// second with a *BusyError that names the running one. Finished jobs are kept for a while (Options.Keep)
 // and at most Options.MaxFinished of them.
 package jobs
 
@@ -50,6 +51,7 @@ var (
 type BusyError struct {
 	ID   string // the running job's id
 	Kind string // the running job's kind
+	Slot string // the slot both jobs want
 }
 
 func (e *BusyError) Error() string {
@@ -73,8 +75,10 @@ type Func func(ctx context.Context, report func(Progress)) (result any, err erro
 
 // Snapshot is a job's state at one moment. Result is nil while running.
 type Snapshot struct {
-	ID         string
-	Kind       string
+	ID   string
+	Kind string
+	// Slot is the slot the job ran in ("" for Start's).
+	Slot       string
 	Status     Status
 	Progress   Progress
 	Result     any
@@ -106,8 +110,8 @@ type Manager struct {
 	mu       sync.Mutex
 	closed   bool
 	jobs     map[string]*job
-	finished []string // ids of finished jobs, oldest first
-	running  string   // id of the running exclusive job, or ""
+	finished []string          // ids of finished jobs, oldest first
+	running  map[string]string // slot -> id of its running exclusive job
 	wg       sync.WaitGroup
 }
 
@@ -135,13 +139,20 @@ func New(opt Options) *Manager {
 		ex[k] = true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{opt: opt, exclusive: ex, base: ctx, cancel: cancel, jobs: map[string]*job{}}
+	return &Manager{opt: opt, exclusive: ex, base: ctx, cancel: cancel, jobs: map[string]*job{}, running: map[string]string{}}
 }
 
-// Start runs fn in a new goroutine as a job of kind and returns its id at
-// once. It returns a *BusyError (errors.Is ErrBusy) when kind is exclusive
-// and an exclusive job runs, and ErrClosed after Shutdown began.
+// Start runs fn in a new goroutine as a job of kind in the slot "" and
+// returns its id at once (see StartIn).
 func (m *Manager) Start(kind string, fn Func) (string, error) {
+	return m.StartIn("", kind, fn)
+}
+
+// StartIn runs fn in a new goroutine as a job of kind in slot and returns
+// its id at once. It returns a *BusyError (errors.Is ErrBusy) when kind is
+// exclusive and an exclusive job runs in the same slot, and ErrClosed
+// after Shutdown began. Jobs of different slots run side by side.
+func (m *Manager) StartIn(slot, kind string, fn Func) (string, error) {
 	id, err := newID()
 	if err != nil {
 		return "", err
@@ -151,18 +162,18 @@ func (m *Manager) Start(kind string, fn Func) (string, error) {
 	if m.closed {
 		return "", ErrClosed
 	}
-	if m.exclusive[kind] && m.running != "" {
-		r := m.jobs[m.running]
-		return "", &BusyError{ID: r.snap.ID, Kind: r.snap.Kind}
+	if running, ok := m.running[slot]; ok && m.exclusive[kind] {
+		r := m.jobs[running]
+		return "", &BusyError{ID: r.snap.ID, Kind: r.snap.Kind, Slot: slot}
 	}
 	m.forgetLocked()
 	j := &job{
-		snap: Snapshot{ID: id, Kind: kind, Status: Running, StartedAt: m.opt.Now()},
+		snap: Snapshot{ID: id, Kind: kind, Slot: slot, Status: Running, StartedAt: m.opt.Now()},
 		done: make(chan struct{}),
 	}
 	m.jobs[id] = j
 	if m.exclusive[kind] {
-		m.running = id
+		m.running[slot] = id
 	}
 	m.wg.Add(1)
 	go m.run(j, fn)
@@ -187,8 +198,8 @@ func (m *Manager) run(j *job, fn Func) {
 	if err != nil {
 		j.snap.Status = Failed
 	}
-	if m.running == j.snap.ID {
-		m.running = ""
+	if m.running[j.snap.Slot] == j.snap.ID {
+		delete(m.running, j.snap.Slot)
 	}
 	m.finished = append(m.finished, j.snap.ID)
 	m.forgetLocked()
@@ -236,14 +247,18 @@ func (m *Manager) Get(id string) (Snapshot, error) {
 	return j.snap, nil
 }
 
-// Running returns the running exclusive job, if any.
-func (m *Manager) Running() (Snapshot, bool) {
+// Running returns the running exclusive job of the slot "", if any.
+func (m *Manager) Running() (Snapshot, bool) { return m.RunningIn("") }
+
+// RunningIn returns the running exclusive job of slot, if any.
+func (m *Manager) RunningIn(slot string) (Snapshot, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.running == "" {
+	id, ok := m.running[slot]
+	if !ok {
 		return Snapshot{}, false
 	}
-	return m.jobs[m.running].snap, true
+	return m.jobs[id].snap, true
 }
 
 // Wait blocks until job id finishes and returns its final state, or

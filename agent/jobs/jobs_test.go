@@ -200,3 +200,37 @@ func TestShutdownLetsAJobFinish(t *testing.T) {
 		t.Fatalf("job: %+v", s)
 	}
 }
+
+func TestSlotsRunSideBySide(t *testing.T) {
+	m := New(Options{})
+	defer m.Shutdown(context.Background())
+	release := make(chan struct{})
+	block := func(ctx context.Context, _ func(Progress)) (any, error) { <-release; return nil, nil }
+	a, err := m.StartIn("a", KindBackup, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another slot is free while a's backup runs.
+	b, err := m.StartIn("b", KindBackup, block)
+	if err != nil {
+		t.Fatalf("slot b refused while slot a runs: %v", err)
+	}
+	// The same slot is not.
+	_, err = m.StartIn("a", KindRestore, block)
+	var busy *BusyError
+	if !errors.As(err, &busy) || busy.ID != a || busy.Slot != "a" {
+		t.Fatalf("second job in slot a: %v", err)
+	}
+	if s, ok := m.RunningIn("b"); !ok || s.ID != b || s.Slot != "b" {
+		t.Fatalf("RunningIn(b) = %+v %v", s, ok)
+	}
+	if _, ok := m.Running(); ok {
+		t.Fatal("the default slot reports a running job")
+	}
+	close(release)
+	m.Wait(context.Background(), a)
+	m.Wait(context.Background(), b)
+	if _, ok := m.RunningIn("a"); ok {
+		t.Fatal("slot a still busy after its job ended")
+	}
+}

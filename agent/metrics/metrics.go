@@ -25,8 +25,21 @@ type Metrics struct {
 	nextRun     *prometheus.GaugeVec
 	pruned      *prometheus.CounterVec
 
-	mu        sync.Mutex
-	successes map[string]time.Time
+	mu     sync.Mutex
+	status map[string]Status
+}
+
+// Status is what the collectors know of one target, for the API: zero
+// times where nothing happened yet.
+type Status struct {
+	// NextRun is when the scheduler's next backup is due.
+	NextRun time.Time
+	// LastAttempt is the start of the last scheduled backup; LastFailed
+	// says whether it failed (it may still be running).
+	LastAttempt time.Time
+	LastFailed  bool
+	// LastSuccess is the end of the last successful scheduled backup.
+	LastSuccess time.Time
 }
 
 // New creates the collectors and registers them on reg (none when nil).
@@ -48,7 +61,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		skipped:     c("scheduler_skipped_ticks_total", "Scheduled ticks that did not start a backup (reason: running, busy, lease, done).", "reason"),
 		nextRun:     g("scheduler_next_run_timestamp_seconds", "Unix time of the next scheduled backup."),
 		pruned:      c("retention_deleted_total", "Archives deleted by retention after scheduled backups."),
-		successes:   map[string]time.Time{},
+		status:      map[string]Status{},
 	}
 	if reg != nil {
 		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned)
@@ -80,6 +93,16 @@ func (m *Metrics) Target(target string) {
 func (m *Metrics) Started(target string, t time.Time) {
 	m.runs.WithLabelValues(target).Inc()
 	m.lastAttempt.WithLabelValues(target).Set(unix(t))
+	m.update(target, func(s *Status) { s.LastAttempt, s.LastFailed = t, false })
+}
+
+// update changes the Status of target under the lock.
+func (m *Metrics) update(target string, f func(*Status)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.status[target]
+	f(&s)
+	m.status[target] = s
 }
 
 // Succeeded records a successful backup that ended at end.
@@ -88,19 +111,23 @@ func (m *Metrics) Succeeded(target string, end time.Time, duration time.Duration
 	m.duration.WithLabelValues(target).Set(duration.Seconds())
 	m.size.WithLabelValues(target).Set(float64(size))
 	m.keys.WithLabelValues(target).Set(float64(keys))
-	m.mu.Lock()
-	m.successes[target] = end
-	m.mu.Unlock()
+	m.update(target, func(s *Status) { s.LastSuccess, s.LastFailed = end, false })
 }
 
 // Failed counts a failed backup.
-func (m *Metrics) Failed(target string) { m.failures.WithLabelValues(target).Inc() }
+func (m *Metrics) Failed(target string) {
+	m.failures.WithLabelValues(target).Inc()
+	m.update(target, func(s *Status) { s.LastFailed = true })
+}
 
 // Skipped counts a tick that started no backup.
 func (m *Metrics) Skipped(target, reason string) { m.skipped.WithLabelValues(target, reason).Inc() }
 
 // NextRun records when the next backup is due.
-func (m *Metrics) NextRun(target string, t time.Time) { m.nextRun.WithLabelValues(target).Set(unix(t)) }
+func (m *Metrics) NextRun(target string, t time.Time) {
+	m.nextRun.WithLabelValues(target).Set(unix(t))
+	m.update(target, func(s *Status) { s.NextRun = t })
+}
 
 // Pruned counts archives deleted by retention.
 func (m *Metrics) Pruned(target string, n int) { m.pruned.WithLabelValues(target).Add(float64(n)) }
@@ -108,10 +135,16 @@ func (m *Metrics) Pruned(target string, n int) { m.pruned.WithLabelValues(target
 // LastSuccess returns when the last backup of target recorded here
 // succeeded (for readiness checks); ok is false before the first one.
 func (m *Metrics) LastSuccess(target string) (t time.Time, ok bool) {
+	s := m.Status(target)
+	return s.LastSuccess, !s.LastSuccess.IsZero()
+}
+
+// Status returns what is recorded of target (the zero Status for a target
+// never seen).
+func (m *Metrics) Status(target string) Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok = m.successes[target]
-	return t, ok
+	return m.status[target]
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

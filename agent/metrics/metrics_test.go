@@ -51,6 +51,22 @@ func TestRecords(t *testing.T) {
 	if _, ok := m.LastSuccess("other"); ok {
 		t.Fatal("LastSuccess of an unknown target")
 	}
+	st := m.Status("main")
+	if !st.LastFailed || !st.LastAttempt.Equal(end) || !st.LastSuccess.Equal(end) || !st.NextRun.Equal(end.Add(time.Hour)) {
+		t.Fatalf("Status = %+v", st)
+	}
+	// Two targets keep apart, in the collectors and in Status.
+	m.Started("other", end)
+	m.Succeeded("other", end.Add(time.Second), time.Second, 1, 1)
+	if st := m.Status("other"); st.LastFailed || !st.LastSuccess.Equal(end.Add(time.Second)) {
+		t.Fatalf("Status(other) = %+v", st)
+	}
+	if got, _ := value(t, reg, "redback_backup_failures_total", map[string]string{"target": "main"}); got != 1 {
+		t.Fatalf("main's failures changed: %v", got)
+	}
+	if got, ok := value(t, reg, "redback_backup_runs_total", map[string]string{"target": "other"}); !ok || got != 1 {
+		t.Fatalf("other's runs: %v %v", got, ok)
+	}
 	// Default registers once.
 	if Default() != Default() {
 		t.Fatal("Default is not a singleton")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/scheduler"
 )
 
 // Exit codes (DESIGN.md): 0 success, 1 failure, 2 bad usage or bad input.
@@ -46,17 +47,21 @@ func main() {
 // setMemoryLimit sets the Go runtime's soft memory limit for the storage in
 // use, unless GOMEMLIMIT is set. redback streams, so its live heap is small
 // whatever the dataset, and a soft limit keeps the heap from doubling between
-// collections; uploads to S3 and GCS hold their parts in memory (several
-// MiB each, several in flight), so those get more room than a folder.
-func setMemoryLimit(storage string) {
+// collections; uploads to S3 and GCS hold their parts in memory (8 MiB
+// each, two in flight), so those get more room than a folder. 36 MiB is the
+// lowest limit at which a million-key backup ran no slower than with more
+// (docs/PERFORMANCE.md): at 32 MiB the collector cost a second more.
+// serve and schedule with several targets back them up in parallel, so
+// the limit is per target.
+func setMemoryLimit(storage string, targets int) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(48 << 20)
+	limit := int64(36 << 20)
 	if strings.HasPrefix(storage, "s3://") || strings.HasPrefix(storage, "gs://") {
 		limit = 96 << 20
 	}
-	debug.SetMemoryLimit(limit)
+	debug.SetMemoryLimit(limit * int64(max(targets, 1)))
 }
 
 // startProfile writes a CPU profile to $REDBACK_CPUPROFILE and a heap
@@ -90,12 +95,21 @@ type globals struct {
 	configPath string
 	redisURL   string
 	storage    string
+	target     string
 	stdout     io.Writer
 	stderr     io.Writer
+	// clock drives the schedulers (nil: the real clock; tests set one).
+	clock scheduler.Clock
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return runWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
+}
+
+// runWith runs the command line args with g's writers (and clock) and
+// returns the exit status.
+func runWith(ctx context.Context, g *globals, args []string) int {
+	stdout, stderr := g.stdout, g.stderr
 	root := &cobra.Command{
 		Use:           "redback",
 		Short:         "Back up and restore Redis",
@@ -110,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
 	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
 	pf.StringVar(&g.storage, "storage", "", "storage: a folder or a sink URL (overrides REDBACK_STORAGE and the config)")
+	pf.StringVar(&g.target, "target", os.Getenv("REDBACK_TARGET"), "the target of agent.yaml's targets list to work on (default $REDBACK_TARGET, else the first; serve and schedule: all)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -153,29 +168,6 @@ type reportedError struct{ error }
 
 func (r reportedError) Unwrap() error { return r.error }
 
-// loadConfig reads agent.yaml (if any) and applies the environment and the
-// global flags.
-func (g *globals) loadConfig() (config.Config, error) {
-	path := g.configPath
-	if path == "" {
-		if _, err := os.Stat("agent.yaml"); err == nil {
-			path = "agent.yaml"
-		}
-	}
-	cfg, err := config.Load(path, os.LookupEnv)
-	if err != nil {
-		return cfg, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-	}
-	if g.redisURL != "" {
-		cfg.Redis.URL = g.redisURL
-	}
-	if g.storage != "" {
-		cfg.Storage = g.storage
-	}
-	setMemoryLimit(cfg.Storage)
-	return cfg, nil
-}
-
 // logger returns the logger for cfg, writing to stderr.
 func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	level := slog.LevelInfo
@@ -197,13 +189,13 @@ func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
 
-// service opens the agent with the loaded configuration.
+// service opens the agent of the selected target.
 func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, error) {
-	cfg, err := g.loadConfig()
+	_, ts, err := g.selectTargets(false)
 	if err != nil {
 		return nil, err
 	}
-	return agent.New(ctx, cfg, g.logger(cfg, quiet))
+	return agent.New(ctx, ts[0].cfg, ts[0].logger(g.logger(ts[0].cfg, quiet)))
 }
 
 // withService opens the agent for one command, runs fn and closes it.

@@ -31,33 +31,67 @@ func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
 			"gzip-compressed when COMPRESS is true, keeping the MAX_BACKUPS newest archives after each\n" +
 			"successful backup. The arguments default to agent.yaml's schedule.interval_hours,\n" +
 			"backup.compress and retention.keep_last (24 true 7). Cron expressions, the time zone,\n" +
-			"jitter, retention rules, notifications and the lease come from agent.yaml.\n\n" +
+			"jitter, retention rules, notifications and the lease come from agent.yaml.\n" +
+			"With a targets list, every target's scheduler runs side by side (only the one --target\n" +
+			"names, with it); the arguments then apply to each of them.\n\n" +
 			"Example: redback schedule 12 true 14   # every 12 hours, compressed, keep 14",
 		Args: cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig()
+			cfg, ts, err := g.selectTargets(true)
 			if err != nil {
 				return err
 			}
-			if err := applyScheduleArgs(&cfg, args); err != nil {
-				return usageError{err}
+			for i := range ts {
+				if err := applyScheduleArgs(&ts[i].cfg, args); err != nil {
+					return usageError{err}
+				}
 			}
-			log := g.logger(cfg, false)
-			svc, err := agent.New(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			sch, closeJob, err := newScheduler(svc, cfg, log, nil)
-			if err != nil {
-				return err
-			}
-			defer closeJob()
-			log.Info("scheduling backups", "compress", cfg.Backup.Compress, "keep_last", cfg.Retention.KeepLast,
-				"storage", svc.Sink().String())
-			return sch.Run(ctx)
+			return g.schedule(ctx, g.logger(cfg, false), ts)
 		},
 	}
+}
+
+// schedule runs the scheduler of every target in ts side by side until ctx
+// is cancelled or one of them fails (which stops the others).
+func (g *globals) schedule(ctx context.Context, log *slog.Logger, ts []target) error {
+	var schs []*scheduler.Scheduler
+	for _, t := range ts {
+		svc, err := agent.New(ctx, t.cfg, t.logger(log))
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		sch, closeJob, err := newScheduler(svc, t.name, t.cfg, g.clock, log, nil)
+		if err != nil {
+			return err
+		}
+		defer closeJob()
+		attrs := []any{"compress", t.cfg.Backup.Compress, "keep_last", t.cfg.Retention.KeepLast, "storage", svc.Sink().String()}
+		if t.listed {
+			attrs = append(attrs, "target", t.name)
+		}
+		log.Info("scheduling backups", attrs...)
+		schs = append(schs, sch)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(schs))
+	for _, sch := range schs {
+		go func() {
+			err := sch.Run(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range schs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // applyScheduleArgs puts the seed's positional arguments into cfg.
@@ -92,15 +126,16 @@ func applyScheduleArgs(cfg *config.Config, args []string) error {
 	return nil
 }
 
-// newScheduler assembles the scheduler of svc as cfg says. wrap, when not
-// nil, wraps the job (serve runs it through the API's job manager). The
-// returned func releases the job's resources.
-func newScheduler(svc *agent.Service, cfg config.Config, log *slog.Logger, wrap func(*job.Job) scheduler.Backuper) (*scheduler.Scheduler, func() error, error) {
+// newScheduler assembles the scheduler of the target name ("": named after
+// its Redis address) served by svc, as cfg says, on clock (nil: the real
+// one). wrap, when not nil, wraps the job (serve runs it through the API's
+// job manager). The returned func releases the job's resources.
+func newScheduler(svc *agent.Service, name string, cfg config.Config, clock scheduler.Clock, log *slog.Logger, wrap func(*job.Job) scheduler.Backuper) (*scheduler.Scheduler, func() error, error) {
 	plan, err := scheduler.NewPlan(cfg.Schedule)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 	}
-	j, closeJob, err := job.FromConfig(svc, cfg, log)
+	j, closeJob, err := job.FromConfig(svc, name, cfg, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 	}
@@ -110,6 +145,7 @@ func newScheduler(svc *agent.Service, cfg config.Config, log *slog.Logger, wrap 
 	}
 	m, target := j.Metrics(), j.Target()
 	sch := scheduler.New(plan, b, scheduler.Options{
+		Clock:  clock,
 		Jitter: cfg.Schedule.Jitter,
 		Log:    log.With("target", target),
 		OnSkip: func(reason string) { m.Skipped(target, reason) },

@@ -16,19 +16,31 @@ import (
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/jobs"
+	"github.com/redback-dev/redback/agent/metrics"
+	"github.com/redback-dev/redback/agent/scheduler"
 	"github.com/redback-dev/redback/api"
 )
 
+// serveTarget is one target of `redback serve`: its configuration and its
+// open agent.
+type serveTarget struct {
+	target
+	svc *agent.Service
+	// clock drives the target's scheduler (nil: the real clock).
+	clock scheduler.Clock
+}
+
 // serveRunner builds one long-lived part of `redback serve` besides the
-// API (the scheduler). It is called once, after the Service and the job
-// Manager exist and before the API listens; an error stops serve with it.
-// The returned run is called in its own goroutine with a context that is
-// cancelled when serve shuts down (SIGINT, SIGTERM, or the API failing);
-// run must return soon after, with nil or the context's error when it
-// stopped because of that. Work that must survive a client or a shutdown
-// signal for a while (a backup) goes through jobs.Manager.Start: serve lets
-// running jobs finish for api.shutdown_timeout before it cancels them.
-type serveRunner func(ctx context.Context, svc *agent.Service, jm *jobs.Manager, log *slog.Logger) (run func(context.Context) error, err error)
+// API (the scheduler) for one target. It is called once per target, after
+// the Services and the job Manager exist and before the API listens; an
+// error stops serve with it. The returned run is called in its own
+// goroutine with a context that is cancelled when serve shuts down
+// (SIGINT, SIGTERM, or the API failing); run must return soon after, with
+// nil or the context's error when it stopped because of that. Work that
+// must survive a client or a shutdown signal for a while (a backup) goes
+// through jobs.Manager.StartIn with the target's name as the slot: serve
+// lets running jobs finish for api.shutdown_timeout before it cancels them.
+type serveRunner func(ctx context.Context, t serveTarget, jm *jobs.Manager, log *slog.Logger) (run func(context.Context) error, err error)
 
 // serveRunners are the parts that other files add, in an init(), for
 // `redback serve` to start: serveRunners = append(serveRunners, ...).
@@ -44,6 +56,8 @@ func serveCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Run the agent: the admin API (and the scheduler), as agent.yaml says",
 		Long: "Run the agent: the TOTP-protected admin API on api.listen (default 127.0.0.1:8080,\n" +
 			"REDBACK_LISTEN), over TLS when api.tls_cert and api.tls_key are set, and the scheduler.\n" +
+			"With a targets list in agent.yaml, every target (or only the one --target names) gets its\n" +
+			"own agent and scheduler: servers back up in parallel, one backup or restore at a time each.\n" +
 			"SIGTERM stops it gracefully: a running backup or restore may finish within\n" +
 			"api.shutdown_timeout, then it is cancelled (a cancelled backup leaves no archive).",
 		Args: cobra.NoArgs,
@@ -53,7 +67,7 @@ func serveCmd(ctx context.Context, g *globals) *cobra.Command {
 
 // serve runs until ctx is cancelled, then shuts down gracefully.
 func (g *globals) serve(ctx context.Context) error {
-	cfg, err := g.loadConfig()
+	cfg, ts, err := g.selectTargets(true)
 	if err != nil {
 		return err
 	}
@@ -71,23 +85,38 @@ func (g *globals) serve(ctx context.Context) error {
 		return err
 	}
 
-	svc, err := agent.New(ctx, cfg, log)
-	if err != nil {
-		return err
+	var targets []serveTarget
+	var apiTargets []api.Target
+	for _, t := range ts {
+		svc, err := agent.New(ctx, t.cfg, t.logger(log))
+		if err != nil {
+			if t.listed {
+				return fmt.Errorf("target %s: %w", t.name, err)
+			}
+			return err
+		}
+		defer svc.Close()
+		targets = append(targets, serveTarget{target: t, svc: svc, clock: g.clock})
+		apiTargets = append(apiTargets, api.Target{Name: t.name, Service: svc})
 	}
-	defer svc.Close()
 	jm := jobs.New(jobs.Options{})
-	srv, err := api.New(svc, jm, opts)
+	opts.Status = metrics.Default()
+	srv, err := api.NewTargets(apiTargets, jm, opts)
 	if err != nil {
 		return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 	}
 	var runs []func(context.Context) error
-	for _, build := range serveRunners {
-		run, err := build(ctx, svc, jm, log)
-		if err != nil {
-			return err
+	for _, t := range targets {
+		for _, build := range serveRunners {
+			run, err := build(ctx, t, jm, log)
+			if err != nil {
+				if t.listed {
+					return fmt.Errorf("target %s: %w", t.name, err)
+				}
+				return err
+			}
+			runs = append(runs, run)
 		}
-		runs = append(runs, run)
 	}
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -98,8 +127,15 @@ func (g *globals) serve(ctx context.Context) error {
 		ln = tls.NewListener(ln, tlsConf)
 	}
 	warnIfExposed(log, ln.Addr(), tlsConf != nil)
-	log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil,
-		"redis", engine.RedactURL(cfg.Redis.URL), "storage", svc.Sink().String())
+	if len(targets) == 1 && !targets[0].listed {
+		log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil,
+			"redis", engine.RedactURL(targets[0].cfg.Redis.URL), "storage", targets[0].svc.Sink().String())
+	} else {
+		log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "targets", len(targets))
+		for _, t := range targets {
+			log.Info("target", "target", t.name, "redis", engine.RedactURL(t.cfg.Redis.URL), "storage", t.svc.Sink().String())
+		}
+	}
 
 	hs := &http.Server{
 		Handler:           srv.Handler(),

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/jobs"
 	"github.com/redback-dev/redback/agent/scheduler"
@@ -17,18 +16,19 @@ func init() {
 	serveRunners = append(serveRunners, serveScheduler)
 }
 
-// serveScheduler starts the scheduler inside `redback serve` when
-// schedule.enabled is set. Its backups run as jobs of the API's job
-// manager: they show in /api/jobs, exclude API backups and restores, and
+// serveScheduler starts the scheduler of one target inside `redback serve`
+// when its schedule.enabled is set. Its backups run as jobs of the API's
+// job manager, in the target's slot: they show in /api/jobs, exclude the
+// API's backups and restores of the same target (not of the others), and
 // may finish within api.shutdown_timeout when serve stops.
-func serveScheduler(_ context.Context, svc *agent.Service, jm *jobs.Manager, log *slog.Logger) (func(context.Context) error, error) {
-	cfg := svc.Config()
+func serveScheduler(_ context.Context, t serveTarget, jm *jobs.Manager, log *slog.Logger) (func(context.Context) error, error) {
+	cfg := t.cfg
 	if !cfg.Schedule.Enabled {
-		log.Info("scheduler disabled (schedule.enabled: false)")
+		log.Info("scheduler disabled (schedule.enabled: false)", "target", t.name)
 		return func(context.Context) error { return nil }, nil
 	}
-	sch, closeJob, err := newScheduler(svc, cfg, log, func(j *job.Job) scheduler.Backuper {
-		return managedJob{j: j, jm: jm}
+	sch, closeJob, err := newScheduler(t.svc, t.name, cfg, t.clock, log, func(j *job.Job) scheduler.Backuper {
+		return managedJob{j: j, jm: jm, slot: t.name}
 	})
 	if err != nil {
 		return nil, err
@@ -41,8 +41,9 @@ func serveScheduler(_ context.Context, svc *agent.Service, jm *jobs.Manager, log
 
 // managedJob runs a scheduled backup as a job of the job manager.
 type managedJob struct {
-	j  *job.Job
-	jm *jobs.Manager
+	j    *job.Job
+	jm   *jobs.Manager
+	slot string // the target's name
 }
 
 func (m managedJob) LastBackup(ctx context.Context) (time.Time, error) { return m.j.LastBackup(ctx) }
@@ -51,7 +52,7 @@ func (m managedJob) LastBackup(ctx context.Context) (time.Time, error) { return 
 // API backup or restore makes it a skipped tick; when ctx ends first (serve
 // stops) the job goes on under the manager's shutdown rules.
 func (m managedJob) Backup(ctx context.Context, due time.Time) error {
-	id, err := m.jm.Start(jobs.KindBackup, func(jctx context.Context, report func(jobs.Progress)) (any, error) {
+	id, err := m.jm.StartIn(m.slot, jobs.KindBackup, func(jctx context.Context, report func(jobs.Progress)) (any, error) {
 		res, err := m.j.Run(jctx, due, func(p engine.Progress) {
 			report(jobs.Progress{KeysDone: p.KeysDone, KeysTotal: p.KeysTotal, Bytes: p.Bytes})
 		})

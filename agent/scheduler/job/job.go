@@ -90,11 +90,11 @@ func New(svc Service, o Options) *Job {
 	return &Job{svc: svc, o: o, host: host}
 }
 
-// FromConfig assembles the job of an agent from its configuration: the
-// target named after the Redis address, retention in the schedule's time
-// zone, notifications, the lease (a client of the backed-up Redis; close
-// it with the returned func), default metrics.
-func FromConfig(svc *agent.Service, cfg config.Config, log *slog.Logger) (*Job, func() error, error) {
+// FromConfig assembles the job of an agent's target from its configuration:
+// the target's name (named after the Redis address when ""), retention in
+// the schedule's time zone, notifications, the lease (a client of the
+// backed-up Redis; close it with the returned func), default metrics.
+func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.Logger) (*Job, func() error, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -110,7 +110,10 @@ func FromConfig(svc *agent.Service, cfg config.Config, log *slog.Logger) (*Job, 
 	if err != nil {
 		return nil, nil, err
 	}
-	o := Options{Target: TargetName(svc.RedisOptions()), Policy: pol, Log: log}
+	if target == "" {
+		target = TargetName(svc.RedisOptions())
+	}
+	o := Options{Target: target, Policy: pol, Log: log}
 	if ns.Len() > 0 {
 		o.Notify = ns
 	}

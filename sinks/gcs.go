@@ -49,10 +49,14 @@ func openGCS(ctx context.Context, u *url.URL) (*Sink, error) {
 		}
 	}
 	var client *http.Client
-	if strings.HasPrefix(ep, "http://") {
+	if eu, err := url.Parse(ep); err == nil && eu.Scheme == "http" {
+		// An emulator: no credentials, never a token over plain HTTP.
 		client = &http.Client{Transport: http.DefaultTransport}
 	} else {
-		client, err = google.DefaultClient(ctx, gcsScope)
+		// The token source refreshes with this context for as long as the
+		// sink lives: not the command's, which ends on SIGTERM while a
+		// cancelled upload still has to be abandoned.
+		client, err = google.DefaultClient(context.WithoutCancel(ctx), gcsScope)
 		if err != nil {
 			return nil, fmt.Errorf("open storage: gcs credentials: %s", cleanDetail(err, ""))
 		}

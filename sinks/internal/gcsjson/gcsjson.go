@@ -18,6 +18,7 @@ package gcsjson
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,12 +26,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gocloud.dev/blob"
@@ -108,10 +111,13 @@ func newBucket(bucket string, opts Options) (*gcsBucket, error) {
 	if delay <= 0 {
 		delay = 200 * time.Millisecond
 	}
+	// A resumable upload answers 308 for "go on": never a redirect to follow.
+	client := *opts.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &gcsBucket{
 		name:     bucket,
 		endpoint: strings.TrimSuffix(ep, "/"),
-		client:   opts.Client,
+		client:   &client,
 		chunk:    chunk,
 		retries:  retries,
 		delay:    delay,
@@ -297,9 +303,13 @@ func (b *gcsBucket) Delete(ctx context.Context, key string, opts *driver.DeleteO
 			return err
 		}
 	}
-	resp, err := b.do(ctx, true, func() (*http.Request, error) {
+	resp, retried, err := b.doN(ctx, true, func() (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodDelete, b.objectURL(key), nil)
 	})
+	var ae *apiError
+	if retried && errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		return nil // an earlier attempt deleted it; its answer was lost
+	}
 	if err != nil {
 		return err
 	}
@@ -334,7 +344,10 @@ func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, leng
 		case offset > 0:
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 		}
-		// The stored bytes as they are, never decompressed in transit.
+		// No compression in transit (Go would otherwise ask for gzip and
+		// undo it itself). An object stored with Content-Encoding: gzip,
+		// which redback never writes, would come back decompressed and
+		// whole: see the check of the status below.
 		req.Header.Set("Accept-Encoding", "identity")
 		return req, nil
 	})
@@ -348,10 +361,27 @@ func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, leng
 				return nil, aerr
 			}
 			if offset >= a.Size {
+				if opts.BeforeRead != nil {
+					if err := opts.BeforeRead(func(any) bool { return false }); err != nil {
+						return nil, err
+					}
+				}
 				return &reader{body: http.NoBody, attrs: driver.ReaderAttributes{ContentType: a.ContentType, ModTime: a.ModTime, Size: a.Size}}, nil
 			}
 		}
 		return nil, err
+	}
+	body := resp.Body
+	if resp.StatusCode != http.StatusPartialContent && (offset > 0 || length > 0) {
+		// The range was ignored: the body starts at byte 0.
+		if offset > 0 {
+			drain(resp)
+			return nil, &apiError{status: http.StatusRequestedRangeNotSatisfiable, msg: "the server ignored the byte range (an object stored with Content-Encoding?)"}
+		}
+		body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, length), resp.Body}
 	}
 	if opts.BeforeRead != nil {
 		if err := opts.BeforeRead(func(any) bool { return false }); err != nil {
@@ -377,7 +407,7 @@ func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, leng
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		attrs.ModTime = lm
 	}
-	return &reader{body: resp.Body, attrs: attrs}, nil
+	return &reader{body: body, attrs: attrs}, nil
 }
 
 type reader struct {
@@ -407,34 +437,71 @@ func (b *gcsBucket) getJSON(ctx context.Context, u string, v any) error {
 // returns a 2xx or 308 response; any other status is an *apiError (with the
 // body's message) and the body is closed.
 func (b *gcsBucket) do(ctx context.Context, idempotent bool, newReq func() (*http.Request, error)) (*http.Response, error) {
+	resp, _, err := b.doN(ctx, idempotent, newReq)
+	return resp, err
+}
+
+// doN is do that also reports whether the request was sent more than once.
+func (b *gcsBucket) doN(ctx context.Context, idempotent bool, newReq func() (*http.Request, error)) (*http.Response, bool, error) {
 	delay := b.delay
 	for attempt := 0; ; attempt++ {
 		req, err := newReq()
 		if err != nil {
-			return nil, err
+			return nil, attempt > 0, err
 		}
-		req.Header.Set("User-Agent", "redback")
-		resp, err := b.client.Do(req)
+		resp, err := b.send(req)
 		if err == nil && (resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusPermanentRedirect) {
-			return resp, nil
+			return resp, attempt > 0, nil
 		}
 		if err == nil {
 			err = responseError(resp)
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, attempt > 0, ctx.Err()
 		}
 		if !idempotent || attempt >= b.retries || !retryable(err) {
-			return nil, err
+			return nil, attempt > 0, err
 		}
-		t := time.NewTimer(delay/2 + rand.N(delay))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, &delay); err != nil {
+			return nil, true, err
 		}
-		delay *= 2
+	}
+}
+
+// send sends one request. A transport error loses its URL, which for an
+// upload holds the session's id: whoever has it can write to the upload.
+func (b *gcsBucket) send(req *http.Request) (*http.Response, error) {
+	req.Header.Set("User-Agent", "redback")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, &transportError{method: req.Method, err: ue.Err}
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// transportError is a request that got no response.
+type transportError struct {
+	method string
+	err    error
+}
+
+func (e *transportError) Error() string { return "gcs: " + e.method + ": " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// sleep waits about *delay (with jitter), then doubles it.
+func sleep(ctx context.Context, delay *time.Duration) error {
+	t := time.NewTimer(*delay/2 + rand.N(*delay))
+	defer t.Stop()
+	*delay *= 2
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -459,13 +526,21 @@ func responseError(resp *http.Response) error {
 	return &apiError{status: resp.StatusCode, msg: msg}
 }
 
-// retryable reports whether a failed request may succeed when repeated.
+// retryable reports whether a failed request may succeed when repeated: a
+// 408, 429 or 5xx answer, or a network failure (not a certificate or a
+// credentials error, and not the driver's own findings).
 func retryable(err error) bool {
 	var ae *apiError
-	if !errors.As(err, &ae) {
-		return true // a transport error: connection reset, timeout...
+	if errors.As(err, &ae) {
+		return ae.status == http.StatusRequestTimeout || ae.status == http.StatusTooManyRequests || ae.status >= 500
 	}
-	return ae.status == http.StatusRequestTimeout || ae.status == http.StatusTooManyRequests || ae.status >= 500
+	var te *transportError
+	if !errors.As(err, &te) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(te.err, &ne) || errors.Is(te.err, io.EOF) || errors.Is(te.err, io.ErrUnexpectedEOF) ||
+		errors.Is(te.err, syscall.ECONNRESET) || errors.Is(te.err, syscall.EPIPE)
 }
 
 func drain(resp *http.Response) {
@@ -649,10 +724,7 @@ func (b *gcsBucket) uploadMultipart(ctx context.Context, meta []byte, contentTyp
 	for k, v := range q {
 		q2[k] = v
 	}
-	// Without a precondition a repeat rewrites the same bytes; with one, a
-	// repeat of a request whose answer was lost would fail with 412 and so
-	// the writer's own object would look like somebody else's: not repeated.
-	resp, err := b.do(ctx, len(q) == 0, func() (*http.Request, error) {
+	resp, retried, err := b.doN(ctx, true, func() (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.uploadURL(q2), bytes.NewReader(body.Bytes()))
 		if err != nil {
 			return nil, err
@@ -660,11 +732,38 @@ func (b *gcsBucket) uploadMultipart(ctx context.Context, meta []byte, contentTyp
 		req.Header.Set("Content-Type", "multipart/related; boundary="+mw.Boundary())
 		return req, nil
 	})
+	var ae *apiError
+	if retried && errors.As(err, &ae) && ae.status == http.StatusPreconditionFailed {
+		// With a create-only precondition, a repeat of a request whose
+		// answer was lost fails: the object is there, maybe ours.
+		if b.holds(ctx, metaName(meta), data) {
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}
 	drain(resp)
 	return nil
+}
+
+// metaName is the object name in an object resource's JSON.
+func metaName(meta []byte) string {
+	var m struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(meta, &m)
+	return m.Name
+}
+
+// holds reports whether the stored object key has exactly data (by MD5).
+func (b *gcsBucket) holds(ctx context.Context, key string, data []byte) bool {
+	a, err := b.Attributes(ctx, key)
+	if err != nil || a.Size != int64(len(data)) {
+		return false
+	}
+	sum := md5.Sum(data)
+	return bytes.Equal(a.MD5, sum[:])
 }
 
 // startResumable opens a resumable upload session and returns its URI.
@@ -692,46 +791,68 @@ func (b *gcsBucket) startResumable(ctx context.Context, meta []byte, q url.Value
 	return loc, nil
 }
 
+// errCommitted is an upload that the server completed before its last
+// chunk: what follows cannot be stored.
+var errCommitted = errors.New("gcs: the upload was completed before its last chunk")
+
 // putChunk sends data as the bytes from off of the upload; total is the
-// object's size when this is the last chunk, -1 otherwise. After a failure
-// it asks the server how much it has persisted and sends the rest again,
-// within the bucket's retries.
+// object's size when this is the last chunk, -1 otherwise. It returns when
+// the server holds all of data (and, for the last chunk, the object is
+// complete): a part that the server did not keep (its answer says how much
+// it has) is sent again, and after a failure it asks the server how much
+// it has and goes on from there, within the bucket's retries.
 func (b *gcsBucket) putChunk(ctx context.Context, session string, data []byte, off, total int64) error {
 	delay := b.delay
-	for attempt := 0; ; attempt++ {
-		err := b.putOnce(ctx, session, data, off, total)
-		if err == nil || ctx.Err() != nil || attempt >= b.retries || !retryable(err) {
+	end := off + int64(len(data))
+	failures := 0
+	for {
+		persisted, done, err := b.putOnce(ctx, session, data, off, total)
+		answered := err == nil
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			if failures >= b.retries || !retryable(err) {
+				return err
+			}
+			failures++
+			if err := sleep(ctx, &delay); err != nil {
+				return err
+			}
+			if persisted, done, err = b.uploadStatus(ctx, session, total); err != nil {
+				continue // send the same bytes again
+			}
 		}
-		t := time.NewTimer(delay/2 + rand.N(delay))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		delay *= 2
-		persisted, done, serr := b.uploadStatus(ctx, session, total)
-		if serr != nil {
-			continue // try the whole chunk again
-		}
-		if done {
+		switch {
+		case done && total < 0:
+			return errCommitted
+		case done:
+			return nil
+		case persisted < off || persisted > end:
+			return fmt.Errorf("gcs: the server holds %d bytes of the upload, expected %d to %d", persisted, off, end)
+		case persisted == end && total >= 0:
+			return fmt.Errorf("gcs: the server holds all %d bytes but did not complete the object", end)
+		case persisted == end:
 			return nil
 		}
-		if persisted > off {
-			skip := min(persisted-off, int64(len(data)))
-			data, off = data[skip:], off+skip
+		if persisted == off && answered {
+			// An answer that kept nothing of what was sent counts as a
+			// failure, so that a server that never keeps anything ends it.
+			if failures >= b.retries {
+				return fmt.Errorf("gcs: the server keeps none of the bytes from %d", off)
+			}
+			failures++
 		}
+		data, off = data[persisted-off:], persisted
 	}
 }
 
-func (b *gcsBucket) putOnce(ctx context.Context, session string, data []byte, off, total int64) error {
+// putOnce sends one PUT of the upload. It returns done when the object is
+// complete, else how many bytes of the upload the server holds.
+func (b *gcsBucket) putOnce(ctx context.Context, session string, data []byte, off, total int64) (persisted int64, done bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, session, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	req.ContentLength = int64(len(data))
 	size := "*"
@@ -743,30 +864,15 @@ func (b *gcsBucket) putOnce(ctx context.Context, session string, data []byte, of
 	} else {
 		req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%s", off, off+int64(len(data))-1, size))
 	}
-	req.Header.Set("User-Agent", "redback")
-	resp, err := b.client.Do(req)
+	resp, err := b.send(req)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
-	switch {
-	case resp.StatusCode/100 == 2:
-		drain(resp)
-		if total < 0 {
-			return errors.New("gcs: the upload was committed before its last chunk")
-		}
-		return nil
-	case resp.StatusCode == http.StatusPermanentRedirect:
-		drain(resp)
-		if total >= 0 {
-			return &apiError{status: http.StatusServiceUnavailable, msg: "the last chunk did not complete the upload"}
-		}
-		return nil
-	}
-	return responseError(resp)
+	return uploadProgress(resp)
 }
 
-// uploadStatus asks how many bytes of an upload the server has persisted,
-// and whether the object is complete.
+// uploadStatus asks how many bytes of an upload the server holds, and
+// whether the object is complete.
 func (b *gcsBucket) uploadStatus(ctx context.Context, session string, total int64) (persisted int64, done bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, session, http.NoBody)
 	if err != nil {
@@ -777,25 +883,36 @@ func (b *gcsBucket) uploadStatus(ctx context.Context, session string, total int6
 		size = strconv.FormatInt(total, 10)
 	}
 	req.Header.Set("Content-Range", "bytes */"+size)
-	resp, err := b.client.Do(req)
+	resp, err := b.send(req)
 	if err != nil {
 		return 0, false, err
 	}
-	defer drain(resp)
+	return uploadProgress(resp)
+}
+
+// uploadProgress reads the answer to a PUT of a resumable upload: 2xx is a
+// complete object; 308 carries the bytes held in its Range header
+// ("bytes=0-N", absent when none); anything else is an error.
+func uploadProgress(resp *http.Response) (persisted int64, done bool, err error) {
 	switch {
 	case resp.StatusCode/100 == 2:
+		drain(resp)
 		return 0, true, nil
 	case resp.StatusCode != http.StatusPermanentRedirect:
-		return 0, false, &apiError{status: resp.StatusCode}
+		return 0, false, responseError(resp)
 	}
-	r := resp.Header.Get("Range") // "bytes=0-N", absent when nothing is persisted
+	drain(resp)
+	r := resp.Header.Get("Range")
 	if r == "" {
 		return 0, false, nil
 	}
 	i := strings.LastIndexByte(r, '-')
+	if i < 0 {
+		return 0, false, fmt.Errorf("gcs: bad Range %q in an upload's answer", r)
+	}
 	n, perr := strconv.ParseInt(r[i+1:], 10, 64)
-	if i < 0 || perr != nil {
-		return 0, false, fmt.Errorf("gcs: bad Range %q in an upload's status", r)
+	if perr != nil {
+		return 0, false, fmt.Errorf("gcs: bad Range %q in an upload's answer", r)
 	}
 	return n + 1, false, nil
 }

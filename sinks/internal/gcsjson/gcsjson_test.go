@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,8 +75,8 @@ func write(ctx context.Context, b *blob.Bucket, key string, data []byte, opts *b
 }
 
 // Objects of every size around the chunk size come back byte for byte:
-// empty, one request, a resumable upload whose last chunk is empty, partial
-// or full.
+// empty, one request, and resumable uploads whose last chunk is partial or
+// full.
 func TestRoundTripSizes(t *testing.T) {
 	srv := fakeGCS(t)
 	b := open(t, srv.URL(), chunkAlign)
@@ -205,57 +206,133 @@ func TestList(t *testing.T) {
 	}
 }
 
-// faultProxy stands between the driver and fake-gcs-server and loses the
-// answer to the first chunk of every resumable upload: the chunk reaches
-// the server, the driver sees a 503. It answers the status query, which the
-// fake does not implement, with what it has forwarded.
+// fault is what faultProxy does to the first request of its kind.
+type fault int
+
+const (
+	loseFirstAnswer    fault = iota // a chunk reaches the server, its answer is a 503
+	keepHalfFirstChunk              // the server keeps only the first half of a chunk
+	loseFinalAnswer                 // the last chunk completes the object, its answer is a 503
+	loseOneShotAnswer               // a one-request upload lands, its answer is a 503
+	dropConnection                  // a chunk's connection is closed without an answer
+)
+
+// faultProxy stands between the driver and fake-gcs-server and injects one
+// fault per upload. It answers the status query of resumable uploads
+// (which the fake does not implement) from what it has forwarded.
 type faultProxy struct {
-	t       *testing.T
-	rp      *httputil.ReverseProxy
-	mu      sync.Mutex
-	stored  map[string]int64 // upload_id -> bytes forwarded to the fake
-	queries int
+	t     *testing.T
+	fault fault
+	rp    *httputil.ReverseProxy
+
+	mu       sync.Mutex
+	stored   map[string]int64 // upload_id -> bytes forwarded to the fake
+	complete map[string]bool  // upload_id -> the fake completed the object
+	faulted  map[string]bool  // upload_id (or "oneshot") -> the fault was injected
+	queries  int
+	ids      []string // the session URIs seen (to look for in errors)
+}
+
+func newFaultProxy(t *testing.T, srv *fakestorage.Server, f fault) *httptest.Server {
+	target, _ := url.Parse(srv.URL())
+	p := &faultProxy{t: t, fault: f, rp: httputil.NewSingleHostReverseProxy(target),
+		stored: map[string]int64{}, complete: map[string]bool{}, faulted: map[string]bool{}}
+	ps := httptest.NewServer(p)
+	t.Cleanup(ps.Close)
+	return ps
+}
+
+// once reports whether the fault for id is still to be injected, and
+// records that it now is.
+func (p *faultProxy) once(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.faulted[id] {
+		return false
+	}
+	p.faulted[id] = true
+	return true
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("upload_id")
+	q := r.URL.Query()
+	if p.fault == loseOneShotAnswer && r.Method == http.MethodPost && q.Get("uploadType") == "multipart" && p.once("oneshot") {
+		p.rp.ServeHTTP(&discard{h: http.Header{}}, r)
+		http.Error(w, "injected", http.StatusServiceUnavailable)
+		return
+	}
+	id := q.Get("upload_id")
 	if r.Method != http.MethodPut || id == "" {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
 	cr := r.Header.Get("Content-Range")
 	p.mu.Lock()
-	have, seen := p.stored[id]
+	p.ids = append(p.ids, id)
+	have, complete := p.stored[id], p.complete[id]
 	p.mu.Unlock()
-	if cr == "bytes */*" {
+	if strings.HasPrefix(cr, "bytes */") && r.ContentLength == 0 {
 		p.mu.Lock()
 		p.queries++
 		p.mu.Unlock()
-		if have > 0 {
-			w.Header().Set("Range", fmt.Sprintf("bytes=0-%d", have-1))
+		if complete {
+			w.WriteHeader(http.StatusOK)
+			return
 		}
-		w.WriteHeader(http.StatusPermanentRedirect)
+		if cr == "bytes */*" || strconv.FormatInt(have, 10) != strings.TrimPrefix(cr, "bytes */") {
+			if have > 0 {
+				w.Header().Set("Range", fmt.Sprintf("bytes=0-%d", have-1))
+			}
+			w.WriteHeader(http.StatusPermanentRedirect)
+			return
+		}
+		p.forward(w, r, id, have, true) // the empty last chunk
 		return
 	}
 	var start, end int64
-	if _, err := fmt.Sscanf(cr, "bytes %d-%d/", &start, &end); err != nil {
-		p.rp.ServeHTTP(w, r) // the empty last chunk
+	var size string
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%s", &start, &end, &size); err != nil {
+		p.t.Errorf("Content-Range %q", cr)
+		http.Error(w, "bad range", http.StatusBadRequest)
 		return
 	}
 	if start != have {
 		p.t.Errorf("chunk %q sent, the server has %d bytes", cr, have)
 	}
-	if !seen {
-		p.rp.ServeHTTP(&discard{h: http.Header{}}, r)
-		p.mu.Lock()
-		p.stored[id] = end + 1
-		p.mu.Unlock()
+	last := size != "*"
+	switch {
+	case p.fault == loseFirstAnswer && p.once(id):
+		p.forward(&discard{h: http.Header{}}, r, id, end+1, last)
 		http.Error(w, "injected", http.StatusServiceUnavailable)
-		return
+	case p.fault == keepHalfFirstChunk && !last && end-start+1 >= 2*chunkAlign && p.once(id):
+		half := (end - start + 1) / 2
+		body, _ := io.ReadAll(r.Body)
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(body[:half]))
+		r2.ContentLength = half
+		r2.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", start, start+half-1))
+		p.forward(&discard{h: http.Header{}}, r2, id, start+half, false)
+		w.Header().Set("Range", fmt.Sprintf("bytes=0-%d", start+half-1))
+		w.WriteHeader(http.StatusPermanentRedirect)
+	case p.fault == loseFinalAnswer && last && p.once(id):
+		p.forward(&discard{h: http.Header{}}, r, id, end+1, true)
+		http.Error(w, "injected", http.StatusServiceUnavailable)
+	case p.fault == dropConnection && p.once(id):
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	default:
+		p.forward(w, r, id, end+1, last)
 	}
+}
+
+// forward sends r to the fake and records what it then holds.
+func (p *faultProxy) forward(w http.ResponseWriter, r *http.Request, id string, holds int64, last bool) {
 	p.rp.ServeHTTP(w, r)
 	p.mu.Lock()
-	p.stored[id] = end + 1
+	p.stored[id] = holds
+	p.complete[id] = last
 	p.mu.Unlock()
 }
 
@@ -265,27 +342,76 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 
-// A chunk whose answer is lost is not sent twice: the driver asks what the
-// server has and goes on from there, and the object is whole.
-func TestChunkResumedAfterLostAnswer(t *testing.T) {
-	srv := fakeGCS(t)
-	target, _ := url.Parse(srv.URL())
-	p := &faultProxy{t: t, rp: httputil.NewSingleHostReverseProxy(target), stored: map[string]int64{}}
-	ps := httptest.NewServer(p)
-	t.Cleanup(ps.Close)
+// Each injected fault is survived: the object is whole, and the driver
+// asked for the upload's status where it had to.
+func TestUploadFaults(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		fault   fault
+		size    int
+		chunk   int
+		opts    *blob.WriterOptions
+		queries bool
+	}{
+		{"lost answer to a chunk", loseFirstAnswer, 4*chunkAlign + 999, chunkAlign, nil, true},
+		{"half a chunk kept", keepHalfFirstChunk, 5*2*chunkAlign + 7, 2 * chunkAlign, nil, false},
+		{"lost answer to the last chunk", loseFinalAnswer, 3*chunkAlign + 5, chunkAlign, &blob.WriterOptions{IfNotExist: true}, true},
+		{"lost answer to a create-only one-request upload", loseOneShotAnswer, 1000, chunkAlign, &blob.WriterOptions{IfNotExist: true}, false},
+		{"dropped connection", dropConnection, 3 * chunkAlign, chunkAlign, nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := fakeGCS(t)
+			ps := newFaultProxy(t, srv, c.fault)
+			p := ps.Config.Handler.(*faultProxy)
+			b := open(t, ps.URL, c.chunk)
+			ctx := context.Background()
+			data := randomBytes(c.size)
+			if err := write(ctx, b, "obj", data, c.opts); err != nil {
+				t.Fatalf("write through the proxy: %v", err)
+			}
+			got, err := b.ReadAll(ctx, "obj")
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back %d of %d bytes, equal %v, err %v", len(got), len(data), bytes.Equal(got, data), err)
+			}
+			p.mu.Lock()
+			queries, faulted := p.queries, len(p.faulted)
+			p.mu.Unlock()
+			if faulted == 0 {
+				t.Fatal("no fault was injected")
+			}
+			if c.queries && queries == 0 {
+				t.Fatal("the driver never asked for the upload's status")
+			}
+		})
+	}
+}
 
-	b := open(t, ps.URL, chunkAlign)
-	ctx := context.Background()
-	data := randomBytes(4*chunkAlign + 999)
-	if err := write(ctx, b, "resumed", data, nil); err != nil {
-		t.Fatalf("write through the faulty proxy: %v", err)
+// A failed upload's error does not carry the session URI (whoever has it
+// can write to the upload).
+func TestUploadErrorHidesSession(t *testing.T) {
+	srv := fakeGCS(t)
+	ps := newFaultProxy(t, srv, dropConnection)
+	p := ps.Config.Handler.(*faultProxy)
+	b, err := OpenBucket(testBucket, Options{Endpoint: ps.URL, Client: &http.Client{}, ChunkSize: chunkAlign, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	got, err := b.ReadAll(ctx, "resumed")
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read back %d of %d bytes, equal %v, err %v", len(got), len(data), bytes.Equal(got, data), err)
+	defer b.Close()
+	err = write(context.Background(), b, "obj", randomBytes(3*chunkAlign), nil)
+	if err == nil {
+		t.Fatal("the write succeeded without retries through a dropped connection")
 	}
-	if p.queries == 0 {
-		t.Fatal("the driver never asked for the upload's status")
+	p.mu.Lock()
+	ids := p.ids
+	p.mu.Unlock()
+	if len(ids) == 0 {
+		t.Fatal("no upload session was seen")
+	}
+	if strings.Contains(err.Error(), ids[0]) || strings.Contains(err.Error(), "upload_id") {
+		t.Fatalf("error carries the session: %v", err)
+	}
+	if ok, _ := b.Exists(context.Background(), "obj"); ok {
+		t.Fatal("a failed upload left an object")
 	}
 }
 

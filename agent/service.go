@@ -78,6 +78,10 @@ func (s *Service) Sink() *sinks.Sink { return s.sink }
 // RedisOptions returns the client options of the Redis server.
 func (s *Service) RedisOptions() *redis.Options { return s.redis }
 
+// Logger returns the logger the Service was opened with (for a target of a
+// targets list, one that names it), for work done on its behalf.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
 func (s *Service) lock() (func(), error) {
 	if !s.run.TryLock() {
 		return nil, fmt.Errorf("%w: a backup or restore is already running", ErrBusy)

@@ -43,7 +43,7 @@ func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
 					}
 					policy = retention.Policy{Last: keep, Location: loc}
 				}
-				res, decisions, err := job.Prune(ctx, svc, policy, dryRun, g.logger(cfg, asJSON))
+				res, decisions, err := job.Prune(ctx, svc, policy, dryRun, svc.Logger())
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					for _, d := range decisions {
 						verb := "keep  "

@@ -123,6 +123,25 @@ func TestTargetsCLI(t *testing.T) {
 		t.Fatalf("verify --target b: %s", errOut)
 	}
 
+	// prune works on the chosen target's storage, and its log names it.
+	fb2 := backup("b", 35)
+	_, errOut, code := redback(t, dir, "prune", "--target", "b", "--keep", "1")
+	pruned := ""
+	for _, line := range strings.Split(errOut, "\n") {
+		if strings.Contains(line, `msg="archive pruned"`) {
+			pruned = line
+		}
+	}
+	if code != 0 || !strings.Contains(pruned, "target=b") || !strings.Contains(pruned, fb) {
+		t.Fatalf("prune --target b --keep 1 (exit %d): %s", code, errOut)
+	}
+	if got := archives(t, filepath.Join(store, "nested", "b")); len(got) != 1 || got[0] != fb2 {
+		t.Fatalf("store/nested/b after prune: %v, want [%s]", got, fb2)
+	}
+	if got := archives(t, filepath.Join(store, "a")); len(got) != 1 || got[0] != fa {
+		t.Fatalf("prune of b touched a: %v", got)
+	}
+
 	// An unknown target is invalid input that names the known ones.
 	for _, args := range [][]string{{"list", "--target", "nope"}, {"backup", "--target", "nope"}, {"--target", "nope", "stats"}} {
 		_, errOut, code := redback(t, dir, args...)

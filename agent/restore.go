@@ -99,14 +99,9 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if err != nil {
 		return res, translate(err)
 	}
-	dbmap := map[int]int{}
-	if hdr.FormatVersion == 0 {
-		// A seed archive holds the one database its tool was connected to:
-		// it goes to the database of the target URL.
-		dbmap[0] = s.redis.DB
-	}
-	for from, to := range o.DBMap {
-		dbmap[from] = to
+	dbmap, err := s.databaseMap(hdr, o.DBMap)
+	if err != nil {
+		return res, err
 	}
 	r := engine.NewRestorer(s.redis, engine.RestoreOptions{
 		Overwrite:     o.Overwrite,
@@ -124,6 +119,9 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
 	res.ExpiredCount = st.Expired
 	res.Errors = st.Messages
+	res.Warnings = st.Warnings
+	res.PendingLost = st.PendingLost
+	res.FieldsExpired = st.FieldsExpired
 	if rerr != nil {
 		return res, translate(rerr)
 	}
@@ -320,4 +318,29 @@ func ParseDBMap(pairs []string) (map[int]int, error) {
 		m[from] = to
 	}
 	return m, nil
+}
+
+// databaseMap says where each database of an archive goes. --db maps come
+// first. Otherwise: a seed archive holds the one database its tool was
+// connected to and goes to the database of the target URL; an archive of
+// one database goes to the database the URL names, if it names one; an
+// archive of several databases keeps their numbers, and is refused when the
+// URL names a database other than 0 (which one should get what is then
+// the user's call: --db).
+func (s *Service) databaseMap(hdr codec.Header, given map[int]int) (map[int]int, error) {
+	dbmap := map[int]int{}
+	urlDB, explicit := engine.URLDatabase(s.cfg.Redis.URL)
+	switch dbs := hdr.Source.Databases; {
+	case hdr.FormatVersion == 0:
+		dbmap[0] = s.redis.DB
+	case len(given) > 0 || !explicit:
+	case len(dbs) == 1:
+		dbmap[dbs[0]] = urlDB
+	case len(dbs) > 1 && urlDB != 0:
+		return nil, fmt.Errorf("%w: the archive holds databases %v and the Redis URL names database %d: say where each goes with --db FROM:TO, or use a URL without a database to keep their numbers", ErrInvalid, dbs, urlDB)
+	}
+	for from, to := range given {
+		dbmap[from] = to
+	}
+	return dbmap, nil
 }

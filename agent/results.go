@@ -28,7 +28,15 @@ type BackupResult struct {
 	DurationSeconds float64          `json:"duration_seconds"`
 	KeysPerDB       map[string]int64 `json:"keys_per_db,omitempty"`
 	Vanished        int64            `json:"vanished_keys"`
-	Verified        bool             `json:"verified"`
+	// RawKeys counts, by type, the keys of types redback does not model
+	// (module types such as vector sets), kept as the server's DUMP
+	// payload; they restore only into a server that loads that payload.
+	RawKeys map[string]int64 `json:"raw_keys,omitempty"`
+	// FieldTTLKeys counts hashes whose fields carry expiry times.
+	FieldTTLKeys int64 `json:"field_ttl_keys,omitempty"`
+	// Server is the dumped server's kind and own version ("valkey 9.0.0").
+	Server   string `json:"server,omitempty"`
+	Verified bool   `json:"verified"`
 	// ChecksumVerified: the stored object was read back and matched the
 	// SHA-256 written (backup.verify_after); Verified: it was also read end
 	// to end (for an encrypted archive, only with a configured identity).
@@ -90,7 +98,13 @@ type RestoreResult struct {
 	Overwrite       bool     `json:"overwrite"`
 	DurationSeconds float64  `json:"duration_seconds"`
 	Errors          []string `json:"errors,omitempty"`
-	Error           string   `json:"error,omitempty"`
+	// Warnings name keys restored with less than the archive holds;
+	// PendingLost counts stream pending entries whose entry was gone,
+	// FieldsExpired hash fields whose expiry had passed.
+	Warnings      []string `json:"warnings,omitempty"`
+	PendingLost   int64    `json:"pending_entries_lost,omitempty"`
+	FieldsExpired int64    `json:"fields_expired,omitempty"`
+	Error         string   `json:"error,omitempty"`
 }
 
 // DeleteResult answers DELETE /api/backup/delete/{filename} and `redback delete`.

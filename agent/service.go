@@ -188,6 +188,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		CreatedAt: created,
 		Source: codec.Source{
 			RedisVersion: facts.RedisVersion, Role: facts.Role, Mode: facts.Mode, Databases: dbs,
+			Server: facts.Server.Kind, ServerVersion: facts.Server.Version, RDBVersion: facts.Server.RDBVersion(),
 		},
 	})
 	st, err := dumper.Dump(ctx, facts, cw)
@@ -217,6 +218,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		CompletedAt:   trailer.CompletedAt,
 		Source: map[string]string{
 			"redis_version": facts.RedisVersion, "role": facts.Role, "mode": facts.Mode,
+			"server": facts.Server.Kind, "server_version": facts.Server.Version,
 		},
 	})
 	if err != nil {
@@ -238,9 +240,15 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		DurationSeconds: roundSeconds(s.now().Sub(start)),
 		KeysPerDB:       dbCounts(trailer.KeysPerDB),
 		Vanished:        st.Vanished,
+		FieldTTLKeys:    st.FieldTTLKeys,
+		Server:          facts.Server.String(),
+	}
+	if len(st.RawKeys) > 0 {
+		res.RawKeys = st.RawKeys
 	}
 	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
-		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates)
+		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates,
+		"raw_keys", st.RawKeys, "field_ttl_keys", st.FieldTTLKeys, "server", res.Server)
 	if s.cfg.Backup.VerifyAfter {
 		full, verr := s.verifyAfter(ctx, name, m, encrypted)
 		if verr != nil {

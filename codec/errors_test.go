@@ -34,7 +34,7 @@ func drainReader(r *Reader) error {
 }
 
 func TestTruncatedEveryOffset(t *testing.T) {
-	for _, name := range []string{"v1.json", "seed_ascii.json"} {
+	for _, name := range []string{"v1.json", "v2.json", "seed_ascii.json"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			t.Fatal(err)
@@ -278,9 +278,15 @@ func TestReaderErrors(t *testing.T) {
 }
 
 func TestNewerFormat(t *testing.T) {
-	err := drain([]byte(`{"format":"redback","format_version":2,"data":{}}`), ReaderOptions{})
-	if !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "2") {
+	err := drain([]byte(`{"format":"redback","format_version":3,"data":{}}`), ReaderOptions{})
+	if !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version 3 is newer") || !strings.Contains(err.Error(), "(2)") {
 		t.Fatalf("got %v", err)
+	}
+	// Versions 1 and 2 are read.
+	for _, v := range []string{"1", "2"} {
+		if err := drain([]byte(`{"format":"redback","format_version":`+v+`,"data":{},"keys_count":0}`), ReaderOptions{}); err != nil {
+			t.Fatalf("version %s: %v", v, err)
+		}
 	}
 	// Reported by Header, before any key.
 	r := NewReader(strings.NewReader(`{"format_version":7,"format":"redback","data":{"k":`))
@@ -317,19 +323,24 @@ func TestReaderAccepts(t *testing.T) {
 // TestNoPanicOnGarbage feeds mutated archives; any error must wrap
 // ErrCorrupt.
 func TestMutations(t *testing.T) {
-	data, _ := os.ReadFile("testdata/v1.json")
-	bigStart := bytes.Index(data, []byte(`"big"`)) + 60 // skip most of the big string
-	bigEnd := bytes.LastIndex(data, []byte(`"}`)) - 10
-	for i := 0; i < len(data); i++ {
-		if i == bigStart {
-			i = bigEnd
-		}
-		for _, b := range []byte{'"', '\\', '}', ']', ',', '0', 0, 0xff} {
-			m := bytes.Clone(data)
-			m[i] = b
-			err := drain(m, ReaderOptions{MaxChunkItems: 2, MaxChunkBytes: 64})
-			if err != nil && !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("mutation at %d: %v", i, err)
+	for _, f := range []struct{ name, big, end string }{
+		{"v1.json", `"big"`, `"}`},
+		{"v2.json", `"vs:1"`, `"},`},
+	} {
+		data, _ := os.ReadFile("testdata/" + f.name)
+		bigStart := bytes.Index(data, []byte(f.big)) + 200 // skip most of the big string
+		bigEnd := bigStart + bytes.Index(data[bigStart:], []byte(f.end)) - 10
+		for i := 0; i < len(data); i++ {
+			if i == bigStart {
+				i = bigEnd
+			}
+			for _, b := range []byte{'"', '\\', '}', ']', ',', '0', 0, 0xff} {
+				m := bytes.Clone(data)
+				m[i] = b
+				err := drain(m, ReaderOptions{MaxChunkItems: 2, MaxChunkBytes: 64})
+				if err != nil && !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("%s: mutation at %d: %v", f.name, i, err)
+				}
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func FuzzReader(f *testing.F) {
-	for _, name := range []string{"v1.json", "seed_ascii.json"} {
+	for _, name := range []string{"v1.json", "v2.json", "seed_ascii.json"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			f.Fatal(err)
@@ -24,6 +24,18 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add([]byte(`{"data":{"k":{"type":"zset","value":[["a",-Infinity]],"ttl":null}}}`))
 	f.Add([]byte(`{"format":"redback","format_version":1,"data":{"k":{"type":"stream","value":{"groups":[{"name":"g","entries_read":null}],"entries":[["1-0",["a","b"]]],"last_id":"1-0"}}},"keys_count":1}`))
+	// Version 2: field expiries, raw values, consumers and pending entries,
+	// source facts; and a version 1 document holding them.
+	f.Add([]byte(`{"format":"redback","format_version":2,"source":{"server":"valkey","server_version":"9.0.1","rdb_version":80},"data":{"h":{"type":"hash","value":[["a","1",1701786741535],["b","2"]]},"r":{"type":"raw","redis_type":"vectorset","module":"vectorset","rdb_version":12,"pttl":5,"value":"\u0000b64:BwECAwQFBgcICQ=="}},"keys_count":2}`))
+	f.Add([]byte(`{"format":"redback","format_version":2,"data":{"s":{"type":"stream","value":{"last_id":"2-0","groups":[{"name":"g","last_delivered_id":"2-0","entries_read":2,"consumers":[{"name":"bob","seen_time":9,"active_time":null},{"name":"\u0000b64:/w==","seen_time":1,"active_time":1}],"pending":[["1-0","bob",3,4],["2-0","gone",5,1]]},{"name":"e","consumers":[],"pending":[]}],"entries":[["1-0",["a","b"]]]}}},"keys_count":1}`))
+	f.Add([]byte(`{"format":"redback","format_version":1,"data":{"h":{"type":"hash","value":[["a","1",5]]},"s":{"type":"stream","value":{"groups":[{"name":"g","consumers":[{"name":"c"}],"pending":[[1]]}]}},"r":{"type":"raw","value":""}},"keys_count":3}`))
+	big := KeyHeader{Key: []byte("h"), Type: TypeHash, FieldTTLs: true}
+	keys := []genKey{{h: big}}
+	for i := 0; i < 20; i++ {
+		keys[0].items = append(keys[0].items, []byte{'f', byte('a' + i)}, []byte("v"))
+		keys[0].fexp = append(keys[0].fexp, int64(i%3))
+	}
+	f.Add(writeArchive(f, keys))
 	f.Fuzz(fuzzReader)
 }
 

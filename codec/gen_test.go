@@ -12,9 +12,11 @@ import (
 // genKey is one key of generated test data, in the Writer's terms.
 type genKey struct {
 	h       KeyHeader
-	str     []byte
+	str     []byte   // string value or raw payload
 	items   [][]byte // list/set items; hash field,value,...; zset member,score,...
+	fexp    []int64  // hash with h.FieldTTLs: expiry of each pair (0: none)
 	entries []StreamEntry
+	parts   int // > 0: write str with WriteStringPart in parts of this size
 }
 
 // realistic returns keys that look like a bot's Redis: small strings,
@@ -89,11 +91,24 @@ func writeKey(w *Writer, k genKey) error {
 	}
 	var err error
 	switch k.h.Type {
-	case TypeString:
-		err = w.WriteString(k.str)
+	case TypeString, TypeRaw:
+		if k.parts <= 0 {
+			err = w.WriteString(k.str)
+			break
+		}
+		for p := k.str; len(p) > 0 && err == nil; {
+			n := min(len(p), k.parts)
+			err = w.WriteStringPart(p[:n])
+			p = p[n:]
+		}
 	case TypeHash:
 		for j := 0; j+1 < len(k.items) && err == nil; j += 2 {
-			err = w.WriteField(k.items[j], k.items[j+1])
+			if k.h.FieldTTLs && (k.fexp[j/2] != 0 || j%4 == 0) {
+				// WriteFieldExpire with 0 and WriteField must be the same.
+				err = w.WriteFieldExpire(k.items[j], k.items[j+1], k.fexp[j/2])
+			} else {
+				err = w.WriteField(k.items[j], k.items[j+1])
+			}
 		}
 	case TypeList, TypeSet:
 		for j := 0; j < len(k.items) && err == nil; j++ {

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"io"
 	"math"
 	"strconv"
@@ -68,6 +69,11 @@ type Reader struct {
 	pttl     int64
 	expireAt int64
 	keyFirst bool
+	// raw values (format version 2)
+	rawType   string
+	rawModule string
+	rawRDB    int
+	raw       *RawInfo
 
 	// value
 	vs          vstate
@@ -85,6 +91,15 @@ type Reader struct {
 	ents   []entOff
 	nElems int
 	pool   sync.Pool
+	// hash field expiries of the chunk in progress: fexp is parallel to its
+	// pairs once feHas (a pair with an expiry was read), else unused.
+	fexp  []int64
+	feHas bool
+
+	// stream group metadata (consumers, pending entries) is copied into
+	// arena, a block shared by many small byte strings.
+	arena   []byte
+	scratch []byte
 
 	// strings
 	slen, slimit int64
@@ -136,6 +151,21 @@ const (
 	keyTTL
 	keyPTTL
 	keyExpireAt
+	keyRedisType
+	keyModule
+	keyRDBVersion
+)
+
+// Limits of FORMAT.md, "Streaming and limits" and "Raw values".
+const (
+	maxRawName    = 256       // bytes of a raw value's redis_type or module
+	maxRDBVersion = 1<<16 - 1 // an RDB version is two bytes
+	maxMetaString = 64 << 10  // a byte string of stream metadata
+
+	maxStreamGroups    = 1 << 16
+	maxStreamConsumers = 100_000   // per stream, all groups together
+	maxStreamPending   = 1_000_000 // per stream, all groups together
+	maxStreamMetaBytes = 64 << 20  // byte strings of a stream's groups
 )
 
 // NewReader returns a Reader with default options. r yields the plain
@@ -220,7 +250,12 @@ func (r *Reader) Release(c *Chunk) {
 var typeByName = map[string]Type{
 	"string": TypeString, "hash": TypeHash, "list": TypeList,
 	"set": TypeSet, "zset": TypeZSet, "stream": TypeStream,
+	"raw": TypeRaw,
 }
+
+// v2 reports whether the archive is of format version 2 or later (known
+// once the keys begin: format_version must come before them).
+func (r *Reader) v2() bool { return r.hdr.FormatVersion >= 2 }
 
 // topMember handles one member of the top-level object, or its end.
 func (r *Reader) topMember() error {
@@ -395,6 +430,12 @@ func (r *Reader) source() error {
 			bit, dst = 4, &r.hdr.Source.Mode
 		case "databases":
 			bit = 8
+		case "server": // format version 2, read in every archive: source may come before format_version
+			bit, dst = 16, &r.hdr.Source.Server
+		case "server_version":
+			bit, dst = 32, &r.hdr.Source.ServerVersion
+		case "rdb_version":
+			bit = 64
 		default:
 			if err := r.skipValue(2); err != nil {
 				return err
@@ -411,6 +452,17 @@ func (r *Reader) source() error {
 				return err
 			}
 			*dst = string(s)
+			continue
+		}
+		if bit == 64 {
+			v, err := r.expectInt("source.rdb_version")
+			if err != nil {
+				return err
+			}
+			if v < 0 || v > maxRDBVersion {
+				return corruptf(start, "invalid source.rdb_version %d", v)
+			}
+			r.hdr.Source.RDBVersion = int(v)
 			continue
 		}
 		if err := r.expect('[', "an array for source.databases"); err != nil {
@@ -649,6 +701,7 @@ func (r *Reader) step() (*Chunk, error) {
 			}
 			r.st, r.keyFirst, r.kseen, r.typ = stKey, true, 0, 0
 			r.ttl, r.pttl, r.expireAt, r.meta = 0, 0, 0, nil
+			r.rawType, r.rawModule, r.rawRDB, r.raw = "", "", 0, nil
 		case stKey:
 			c, err := r.keyMember()
 			if c != nil || err != nil {
@@ -696,6 +749,19 @@ func (r *Reader) keyMember() (*Chunk, error) {
 		bit = keyPTTL
 	case "expire_at":
 		bit = keyExpireAt
+	case "redis_type", "module", "rdb_version":
+		if !r.v2() {
+			return nil, r.skipValue(4) // unknown members in version 1
+		}
+		switch name[0] {
+		case 'r':
+			bit = keyRedisType
+			if name[1] == 'd' {
+				bit = keyRDBVersion
+			}
+		default:
+			bit = keyModule
+		}
 	default:
 		return nil, r.skipValue(4)
 	}
@@ -710,7 +776,7 @@ func (r *Reader) keyMember() (*Chunk, error) {
 			return nil, err
 		}
 		t, ok := typeByName[string(s)]
-		if !ok {
+		if !ok || (t == TypeRaw && !r.v2()) {
 			return nil, corruptf(start, "unknown type %q", s)
 		}
 		r.typ = t
@@ -718,7 +784,37 @@ func (r *Reader) keyMember() (*Chunk, error) {
 		if r.kseen&keyType == 0 {
 			return nil, corruptf(start, "\"value\" before \"type\" in a key object")
 		}
+		if r.typ == TypeRaw {
+			if r.kseen&keyRedisType == 0 {
+				return nil, corruptf(start, "a raw key without \"redis_type\" before \"value\"")
+			}
+			if r.kseen&keyRDBVersion == 0 {
+				return nil, corruptf(start, "a raw key without \"rdb_version\" before \"value\"")
+			}
+			r.raw = &RawInfo{RedisType: r.rawType, Module: r.rawModule, RDBVersion: r.rawRDB}
+		}
 		return nil, r.beginValue()
+	case keyRedisType, keyModule:
+		b, err := r.smallBytes(string(name), maxRawName)
+		if err != nil {
+			return nil, err
+		}
+		if bit == keyModule {
+			r.rawModule = string(b)
+		} else if len(b) == 0 {
+			return nil, corruptf(start, "empty redis_type")
+		} else {
+			r.rawType = string(b)
+		}
+	case keyRDBVersion:
+		v, err := r.expectInt("rdb_version")
+		if err != nil {
+			return nil, err
+		}
+		if v < 0 || v > maxRDBVersion {
+			return nil, corruptf(start, "invalid rdb_version %d", v)
+		}
+		r.rawRDB = int(v)
 	case keyTTL:
 		v, ok, err := r.intOrNull("ttl")
 		if err != nil {
@@ -786,11 +882,15 @@ func (r *Reader) newChunk(first bool) {
 	if c == nil {
 		c = &Chunk{}
 	}
-	data, items, ents, fields := c.data, c.Items, c.Entries, c.fields
-	*c = Chunk{DB: r.db, Type: r.typ, First: first}
+	data, items, ents, fields, fexp := c.data, c.Items, c.Entries, c.fields, c.FieldExpire
+	*c = Chunk{DB: r.db, Type: r.typ, First: first, Raw: r.raw}
 	if data == nil {
 		data = make([]byte, 0, 512)
 	}
+	if cap(fexp) > cap(r.fexp) {
+		r.fexp = fexp
+	}
+	r.fexp, r.feHas = r.fexp[:0], false
 	c.data = append(data[:0], r.key...)
 	c.Items, c.Entries, c.fields = items[:0], ents[:0], fields[:0]
 	r.klen = len(r.key)
@@ -804,6 +904,11 @@ func (r *Reader) emit(last bool) *Chunk {
 	r.cur = nil
 	c.Last = last
 	c.Key = c.data[:r.klen:r.klen]
+	if r.feHas {
+		// The chunk takes the expiries; the next chunk gets another buffer.
+		c.FieldExpire = r.fexp
+		r.fexp, r.feHas = nil, false
+	}
 	if r.typ == TypeStream {
 		for _, e := range r.ents {
 			for i := 0; i < e.nf; i++ {
@@ -842,8 +947,12 @@ func (r *Reader) beginValue() error {
 		return err
 	}
 	switch r.typ {
-	case TypeString:
-		done, err := r.beginBytes("a string value")
+	case TypeString, TypeRaw:
+		what := "a string value"
+		if r.typ == TypeRaw {
+			what = "a raw value"
+		}
+		done, err := r.beginBytes(what)
 		if err != nil {
 			return err
 		}
@@ -976,7 +1085,7 @@ func (r *Reader) element() error {
 			}
 			return r.item("a hash value")
 		}
-		return r.pair("a hash field", "a hash value", false)
+		return r.hashPair()
 	case TypeZSet:
 		if r.vObj {
 			if err := r.item("a zset member"); err != nil {
@@ -1015,6 +1124,54 @@ func (r *Reader) pair(a, b string, score bool) error {
 		return err
 	}
 	return r.expect(']', "']' closing a pair")
+}
+
+// hashPair reads [field, value] or (format version 2) [field, value,
+// expire_at], keeping r.fexp parallel to the chunk's pairs.
+func (r *Reader) hashPair() error {
+	if err := r.expect('[', "'[' of a pair"); err != nil {
+		return err
+	}
+	if err := r.item("a hash field"); err != nil {
+		return err
+	}
+	if err := r.expect(',', "',' in a pair"); err != nil {
+		return err
+	}
+	if err := r.item("a hash value"); err != nil {
+		return err
+	}
+	c, err := r.peekTok()
+	if err != nil {
+		return err
+	}
+	if c != ',' {
+		if r.feHas {
+			r.fexp = append(r.fexp, 0)
+		}
+		return r.expect(']', "']' closing a pair")
+	}
+	if !r.v2() {
+		return r.corrupt("a hash field with an expiry (three elements) in an archive of format_version %d", r.hdr.FormatVersion)
+	}
+	r.pos++
+	start := r.offset()
+	v, err := r.expectInt("a hash field's expire_at")
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		return corruptf(start, "a hash field's expire_at must be positive, found %d", v)
+	}
+	if !r.feHas {
+		// First expiry of the chunk: the pairs before it have none.
+		r.feHas = true
+		for n := len(r.offs)/4 - 1; n > 0; n-- {
+			r.fexp = append(r.fexp, 0)
+		}
+	}
+	r.fexp = append(r.fexp, v)
+	return r.expect(']', "']' closing a hash field")
 }
 
 // score appends a zset score's text: a JSON number, or "inf", "+inf",
@@ -1203,17 +1360,34 @@ func (r *Reader) metaBytes(what string, nullable bool) ([]byte, error) {
 	return b, nil
 }
 
+// metaLimits is what is left of a stream's budgets (FORMAT.md,
+// "Streaming and limits") while its groups are read.
+type metaLimits struct {
+	consumers, pending int
+	bytes              int64
+}
+
+// charge takes n bytes of byte strings from the budget.
+func (r *Reader) charge(lim *metaLimits, n int) error {
+	lim.bytes -= int64(n)
+	if lim.bytes < 0 {
+		return r.corrupt("stream groups hold more than %d MiB of names and IDs", maxStreamMetaBytes>>20)
+	}
+	return nil
+}
+
 func (r *Reader) groups() error {
 	if err := r.expect('[', "an array of groups"); err != nil {
 		return err
 	}
+	lim := metaLimits{consumers: maxStreamConsumers, pending: maxStreamPending, bytes: maxStreamMetaBytes}
 	first := true
 	for {
 		more, err := r.next(&first, ']')
 		if err != nil || !more {
 			return err
 		}
-		if len(r.meta.Groups) >= 1<<16 {
+		if len(r.meta.Groups) >= maxStreamGroups {
 			return r.corrupt("too many stream groups")
 		}
 		if err := r.expect('{', "a group object"); err != nil {
@@ -1243,7 +1417,12 @@ func (r *Reader) groups() error {
 				bit = 2
 			case "entries_read":
 				bit = 4
-			default:
+			case "consumers":
+				bit = 8
+			case "pending":
+				bit = 16
+			}
+			if bit == 0 || (bit >= 8 && !r.v2()) {
 				if err := r.skipValue(7); err != nil {
 					return err
 				}
@@ -1256,8 +1435,14 @@ func (r *Reader) groups() error {
 			switch bit {
 			case 1:
 				g.Name, err = r.metaBytes("a group name", false)
+				if err == nil {
+					err = r.charge(&lim, len(g.Name))
+				}
 			case 2:
 				g.LastDeliveredID, err = r.metaBytes("last_delivered_id", false)
+				if err == nil {
+					err = r.charge(&lim, len(g.LastDeliveredID))
+				}
 			case 4:
 				var v int64
 				var ok bool
@@ -1268,6 +1453,10 @@ func (r *Reader) groups() error {
 					}
 					g.EntriesRead = v
 				}
+			case 8:
+				err = r.consumers(&g, &lim)
+			case 16:
+				err = r.pendingList(&g, &lim)
 			}
 			if err != nil {
 				return err
@@ -1278,4 +1467,241 @@ func (r *Reader) groups() error {
 		}
 		r.meta.Groups = append(r.meta.Groups, g)
 	}
+}
+
+// consumers reads a group's "consumers" array (format version 2).
+func (r *Reader) consumers(g *StreamGroup, lim *metaLimits) error {
+	if err := r.expect('[', "an array of consumers"); err != nil {
+		return err
+	}
+	g.Consumers = []StreamConsumer{}
+	first := true
+	for {
+		more, err := r.next(&first, ']')
+		if err != nil || !more {
+			return err
+		}
+		if lim.consumers--; lim.consumers < 0 {
+			return r.corrupt("more than %d consumers in a stream", maxStreamConsumers)
+		}
+		if err := r.expect('{', "a consumer object"); err != nil {
+			return err
+		}
+		c := StreamConsumer{ActiveTime: -1}
+		var seen uint8
+		f := true
+		for {
+			more, err := r.next(&f, '}')
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			start := r.offset()
+			name, err := r.memberName()
+			if err != nil {
+				return err
+			}
+			var bit uint8
+			switch string(name) {
+			case "name":
+				bit = 1
+			case "seen_time":
+				bit = 2
+			case "active_time":
+				bit = 4
+			default:
+				if err := r.skipValue(9); err != nil {
+					return err
+				}
+				continue
+			}
+			if seen&bit != 0 {
+				return corruptf(start, "duplicate member %q in a consumer", name)
+			}
+			seen |= bit
+			switch bit {
+			case 1:
+				c.Name, err = r.keptBytes("a consumer name", lim)
+			case 2:
+				c.SeenTime, err = r.expectInt("seen_time")
+				if err == nil && c.SeenTime < 0 {
+					err = corruptf(start, "negative seen_time")
+				}
+			case 4:
+				var v int64
+				var ok bool
+				v, ok, err = r.intOrNull("active_time")
+				if ok {
+					if v < 0 {
+						return corruptf(start, "negative active_time")
+					}
+					c.ActiveTime = v
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if seen&1 == 0 {
+			return r.corrupt("a consumer without a name")
+		}
+		if seen&2 == 0 {
+			return r.corrupt("a consumer without seen_time")
+		}
+		g.Consumers = append(g.Consumers, c)
+	}
+}
+
+// pendingList reads a group's "pending" array (format version 2): entries
+// [id, consumer, delivery_time, delivery_count]. A consumer named in
+// g.Consumers (read before) is shared with it rather than copied.
+func (r *Reader) pendingList(g *StreamGroup, lim *metaLimits) error {
+	if err := r.expect('[', "an array of pending entries"); err != nil {
+		return err
+	}
+	g.Pending = []StreamPending{}
+	var byName map[string]int // index of g.Consumers, for many consumers
+	first := true
+	for {
+		more, err := r.next(&first, ']')
+		if err != nil || !more {
+			return err
+		}
+		if lim.pending--; lim.pending < 0 {
+			return r.corrupt("more than %d pending entries in a stream", maxStreamPending)
+		}
+		start := r.offset()
+		if err := r.expect('[', "'[' of a pending entry"); err != nil {
+			return err
+		}
+		var p StreamPending
+		f := true
+		n := 0
+		for ; ; n++ {
+			more, err := r.next(&f, ']')
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch n {
+			case 0:
+				p.ID, err = r.keptBytes("a pending entry's ID", lim)
+			case 1:
+				if err = r.scratchBytes("a pending entry's consumer"); err != nil {
+					break
+				}
+				name := r.scratch
+				j := -1
+				if len(g.Consumers) > 8 {
+					if byName == nil {
+						byName = make(map[string]int, len(g.Consumers))
+						for k, c := range g.Consumers {
+							byName[string(c.Name)] = k
+						}
+					}
+					if k, ok := byName[string(name)]; ok {
+						j = k
+					}
+				} else {
+					for k := range g.Consumers {
+						if bytes.Equal(g.Consumers[k].Name, name) {
+							j = k
+							break
+						}
+					}
+				}
+				if j >= 0 {
+					p.Consumer = g.Consumers[j].Name
+				} else {
+					p.Consumer, err = r.keep(name, lim)
+				}
+			case 2, 3:
+				var v int64
+				v, err = r.expectInt("a pending entry's delivery time or count")
+				if err == nil && v < 0 {
+					err = r.corrupt("negative delivery time or count in a pending entry")
+				}
+				if n == 2 {
+					p.DeliveryTime = v
+				} else {
+					p.DeliveryCount = v
+				}
+			default:
+				return corruptf(start, "a pending entry of more than 4 elements")
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if n != 4 {
+			return corruptf(start, "a pending entry of %d elements, want 4 [id, consumer, delivery_time, delivery_count]", n)
+		}
+		g.Pending = append(g.Pending, p)
+	}
+}
+
+// scratchBytes reads a byte string of stream metadata (at most
+// maxMetaString bytes) into r.scratch.
+func (r *Reader) scratchBytes(what string) error {
+	done, err := r.beginBytes(what)
+	if err != nil {
+		return err
+	}
+	r.scratch = r.scratch[:0]
+	if !done {
+		if r.scratch, done, err = r.bytesBody(r.scratch, maxMetaString); err != nil {
+			return err
+		}
+		if !done {
+			return r.corrupt("%s too long", what)
+		}
+	}
+	return nil
+}
+
+// keptBytes reads a byte string of stream metadata into the arena.
+func (r *Reader) keptBytes(what string, lim *metaLimits) ([]byte, error) {
+	if err := r.scratchBytes(what); err != nil {
+		return nil, err
+	}
+	return r.keep(r.scratch, lim)
+}
+
+// keep copies b into the arena (charging the budget) and returns the copy,
+// capped so that appending to it cannot touch its neighbours. The arena's
+// blocks are never reused: the copies belong to the chunks handed out.
+func (r *Reader) keep(b []byte, lim *metaLimits) ([]byte, error) {
+	if err := r.charge(lim, len(b)); err != nil {
+		return nil, err
+	}
+	if cap(r.arena)-len(r.arena) < len(b) || r.arena == nil {
+		size := max(len(b), min(64<<10, max(512, 2*cap(r.arena))))
+		r.arena = make([]byte, 0, size)
+	}
+	n := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return r.arena[n : n+len(b) : n+len(b)], nil
+}
+
+// smallBytes reads a byte string of at most max bytes into r.name.
+func (r *Reader) smallBytes(what string, max int) ([]byte, error) {
+	done, err := r.beginBytes(what)
+	if err != nil {
+		return nil, err
+	}
+	s := r.name[:0]
+	if !done {
+		if s, done, err = r.bytesBody(s, max); err != nil {
+			return nil, err
+		}
+		if !done {
+			return nil, r.corrupt("%s too long", what)
+		}
+	}
+	r.name = s
+	return s, nil
 }

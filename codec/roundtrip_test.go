@@ -28,6 +28,8 @@ type readKey struct {
 	pttl     int64
 	expireAt int64
 	stream   *StreamMeta
+	fexp     []int64 // hash: expiry of each pair, 0 for none
+	raw      *RawInfo
 	chunks   int
 }
 
@@ -74,7 +76,28 @@ func readAll(tb testing.TB, data []byte, o ReaderOptions) (Header, []readKey, Tr
 				tb.Fatalf("chunk of %d elements, limit %d", n, o.MaxChunkItems)
 			}
 		}
-		if c.Type == TypeString {
+		if (c.Raw != nil) != (c.Type == TypeRaw) {
+			tb.Fatalf("chunk of a %v key with Raw %v", c.Type, c.Raw)
+		}
+		if c.Type == TypeRaw {
+			if cur.raw == nil {
+				cur.raw = c.Raw
+			} else if *cur.raw != *c.Raw {
+				tb.Fatalf("raw info changed inside key %q: %+v then %+v", cur.key, *cur.raw, *c.Raw)
+			}
+		}
+		if c.FieldExpire != nil {
+			if c.Type != TypeHash || len(c.FieldExpire) != len(c.Items)/2 {
+				tb.Fatalf("%v chunk of %d items with %d field expiries", c.Type, len(c.Items), len(c.FieldExpire))
+			}
+			if !slices.ContainsFunc(c.FieldExpire, func(v int64) bool { return v != 0 }) {
+				tb.Fatalf("FieldExpire without an expiry: %v", c.FieldExpire)
+			}
+			cur.fexp = append(cur.fexp, c.FieldExpire...)
+		} else if c.Type == TypeHash {
+			cur.fexp = append(cur.fexp, make([]int64, len(c.Items)/2)...)
+		}
+		if c.Type == TypeString || c.Type == TypeRaw {
 			if len(c.Items) != 1 {
 				tb.Fatalf("string chunk with %d parts", len(c.Items))
 			}
@@ -87,7 +110,7 @@ func readAll(tb testing.TB, data []byte, o ReaderOptions) (Header, []readKey, Tr
 			}
 		}
 		for _, it := range c.Items {
-			if c.Type != TypeString {
+			if c.Type != TypeString && c.Type != TypeRaw {
 				cur.items = append(cur.items, bytes.Clone(it))
 			}
 		}
@@ -162,7 +185,7 @@ func genData(rng *rand.Rand, n int, big bool) []genKey {
 	for _, db := range dbs {
 		used := map[string]bool{}
 		for i := 0; i < n; i++ {
-			k := genKey{h: KeyHeader{DB: db, Key: randBytes(rng, 20), Type: Type(1 + rng.IntN(6))}}
+			k := genKey{h: KeyHeader{DB: db, Key: randBytes(rng, 20), Type: Type(1 + rng.IntN(7))}}
 			for used[string(k.h.Key)] {
 				k.h.Key = randBytes(rng, 20)
 			}
@@ -178,24 +201,45 @@ func genData(rng *rand.Rand, n int, big bool) []genKey {
 				ne = 500 + rng.IntN(3000)
 			}
 			switch k.h.Type {
-			case TypeString:
+			case TypeString, TypeRaw:
 				k.str = randBytes(rng, 40)
 				if big && rng.IntN(3) == 0 {
 					k.str = bytes.Repeat(randBytes(rng, 50), 1+rng.IntN(5000))
 				}
+				if rng.IntN(3) == 0 {
+					k.parts = 1 + rng.IntN(100)
+					k.h.StringBase64 = !IsText(k.str)
+				}
+				if k.h.Type == TypeRaw {
+					k.h.Raw = &RawInfo{RedisType: string(randBytes(rng, 12)), RDBVersion: rng.IntN(maxRDBVersion + 1)}
+					if k.h.Raw.RedisType == "" {
+						k.h.Raw.RedisType = "vectorset"
+					}
+					if rng.IntN(2) == 0 {
+						k.h.Raw.Module = string(randBytes(rng, 12))
+					}
+				}
 			case TypeHash:
 				k.h.HashAsPairs = rng.IntN(2) == 0
+				k.h.FieldTTLs = rng.IntN(3) == 0
 				seen := map[string]bool{}
 				for j := 0; j < ne; j++ {
 					f := randBytes(rng, 10)
-					if !k.h.HashAsPairs {
+					if !k.h.HashAsPairs && !k.h.FieldTTLs {
 						f = append(f, strconv.Itoa(j)...)
 					}
-					if seen[string(f)] && !k.h.HashAsPairs {
+					if seen[string(f)] && !k.h.HashAsPairs && !k.h.FieldTTLs {
 						continue
 					}
 					seen[string(f)] = true
 					k.items = append(k.items, f, randBytes(rng, 30))
+					if k.h.FieldTTLs {
+						var e int64
+						if rng.IntN(3) == 0 {
+							e = 1 + rng.Int64N(1<<50)
+						}
+						k.fexp = append(k.fexp, e)
+					}
 				}
 			case TypeList, TypeSet:
 				for j := 0; j < ne; j++ {
@@ -212,7 +256,26 @@ func genData(rng *rand.Rand, n int, big bool) []genKey {
 					m.MaxDeletedID = []byte("1701786681535-1")
 				}
 				for g := 0; g < rng.IntN(3); g++ {
-					m.Groups = append(m.Groups, StreamGroup{Name: randBytes(rng, 8), LastDeliveredID: []byte("0-0"), EntriesRead: rng.Int64N(3) - 1})
+					sg := StreamGroup{Name: randBytes(rng, 8), LastDeliveredID: []byte("0-0"), EntriesRead: rng.Int64N(3) - 1}
+					if rng.IntN(3) > 0 {
+						sg.Consumers = []StreamConsumer{}
+						for c := 0; c < rng.IntN(12); c++ {
+							sg.Consumers = append(sg.Consumers, StreamConsumer{Name: randBytes(rng, 8), SeenTime: rng.Int64N(1 << 42), ActiveTime: rng.Int64N(1<<42) - 1})
+						}
+					}
+					if rng.IntN(3) > 0 {
+						sg.Pending = []StreamPending{}
+						for p := 0; p < rng.IntN(20); p++ {
+							var cons []byte
+							if len(sg.Consumers) > 0 && rng.IntN(4) > 0 {
+								cons = sg.Consumers[rng.IntN(len(sg.Consumers))].Name
+							} else {
+								cons = randBytes(rng, 8)
+							}
+							sg.Pending = append(sg.Pending, StreamPending{ID: []byte(fmt.Sprintf("1701786681535-%d", p)), Consumer: cons, DeliveryTime: rng.Int64N(1 << 42), DeliveryCount: rng.Int64N(20)})
+						}
+					}
+					m.Groups = append(m.Groups, sg)
 				}
 				k.h.Stream = m
 				for j := 0; j < ne; j++ {
@@ -232,7 +295,8 @@ func genData(rng *rand.Rand, n int, big bool) []genKey {
 func writeArchive(tb testing.TB, keys []genKey) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	w := NewWriter(&buf, Header{Source: Source{RedisVersion: "7.2.4", Role: "master", Mode: "standalone", Databases: []int{0, 1, 3, 15}}})
+	w := NewWriter(&buf, Header{Source: Source{RedisVersion: "7.2.4", Role: "master", Mode: "standalone", Databases: []int{0, 1, 3, 15},
+		Server: "valkey", ServerVersion: "9.0.1", RDBVersion: 80}})
 	writeKeys(tb, w, keys)
 	tr, err := w.Close()
 	if err != nil {
@@ -268,9 +332,12 @@ func compareKeys(tb testing.TB, want []genKey, got []readKey) {
 			tb.Fatalf("key %q: ttl %v %d %d, want %d %d", w.h.Key, g.hasTTL, g.pttl, g.expireAt, w.h.PTTL, w.h.ExpireAt)
 		}
 		switch w.h.Type {
-		case TypeString:
+		case TypeString, TypeRaw:
 			if !bytes.Equal(nz(g.str), nz(w.str)) {
 				tb.Fatalf("key %q: string differs (%d vs %d bytes)", w.h.Key, len(g.str), len(w.str))
+			}
+			if w.h.Type == TypeRaw && (g.raw == nil || *g.raw != *w.h.Raw) {
+				tb.Fatalf("key %q: raw info %+v, want %+v", w.h.Key, g.raw, *w.h.Raw)
 			}
 		case TypeStream:
 			if len(g.entries) != len(w.entries) {
@@ -292,10 +359,28 @@ func compareKeys(tb testing.TB, want []genKey, got []readKey) {
 				if !bytes.Equal(a.Name, b.Name) || !bytes.Equal(a.LastDeliveredID, b.LastDeliveredID) || a.EntriesRead != b.EntriesRead {
 					tb.Fatalf("key %q: group %d %+v, want %+v", w.h.Key, j, a, b)
 				}
+				if (a.Consumers == nil) != (b.Consumers == nil) || (a.Pending == nil) != (b.Pending == nil) ||
+					!slices.EqualFunc(a.Consumers, b.Consumers, func(x, y StreamConsumer) bool {
+						return bytes.Equal(x.Name, y.Name) && x.SeenTime == y.SeenTime && x.ActiveTime == y.ActiveTime
+					}) ||
+					!slices.EqualFunc(a.Pending, b.Pending, func(x, y StreamPending) bool {
+						return bytes.Equal(x.ID, y.ID) && bytes.Equal(x.Consumer, y.Consumer) && x.DeliveryTime == y.DeliveryTime && x.DeliveryCount == y.DeliveryCount
+					}) {
+					tb.Fatalf("key %q: group %d consumers %+v pending %+v, want %+v %+v", w.h.Key, j, a.Consumers, a.Pending, b.Consumers, b.Pending)
+				}
 			}
 		default:
 			if !slices.EqualFunc(g.items, w.items, func(a, b []byte) bool { return bytes.Equal(a, b) }) {
 				tb.Fatalf("key %q (%v): items differ:\n got %q\nwant %q", w.h.Key, w.h.Type, g.items, w.items)
+			}
+			if w.h.Type == TypeHash {
+				want := w.fexp
+				if want == nil {
+					want = make([]int64, len(w.items)/2)
+				}
+				if !slices.Equal(g.fexp, want) {
+					tb.Fatalf("key %q: field expiries %v, want %v", w.h.Key, g.fexp, want)
+				}
 			}
 		}
 	}
@@ -311,7 +396,8 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
-			if h.FormatVersion != 1 || h.Source.RedisVersion != "7.2.4" || len(h.Source.Databases) != 4 {
+			if h.FormatVersion != FormatVersion || h.Source.RedisVersion != "7.2.4" || len(h.Source.Databases) != 4 ||
+				h.Source.Server != "valkey" || h.Source.ServerVersion != "9.0.1" || h.Source.RDBVersion != 80 {
 				t.Fatalf("header %+v", h)
 			}
 			compareKeys(t, keys, got)

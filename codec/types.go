@@ -17,11 +17,16 @@ const (
 	TypeSet
 	TypeZSet
 	TypeStream
+	// TypeRaw is a value of a type the engine does not model (a module type
+	// such as a Redis 8 vector set, RedisJSON, Bloom, TimeSeries): the
+	// server's DUMP payload, restorable with RESTORE where the target can
+	// load it. Format version 2.
+	TypeRaw
 )
 
 // FormatVersion is the archive format version this package writes and the
 // newest it reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Header is the archive metadata that precedes the keys.
 type Header struct {
@@ -43,6 +48,26 @@ type Source struct {
 	Role         string
 	Mode         string
 	Databases    []int
+	// Server is "redis" or "valkey" ("" when unknown: older archives).
+	Server string
+	// ServerVersion is the server's own version (valkey_version for
+	// Valkey, whose redis_version is a fixed compatibility value).
+	ServerVersion string
+	// RDBVersion is the RDB version of the server's DUMP payloads (0 when
+	// unknown).
+	RDBVersion int
+}
+
+// RawInfo describes a TypeRaw value: what is needed to judge where its
+// payload can be restored.
+type RawInfo struct {
+	// RedisType is the server's TYPE for the key ("vectorset", "ReJSON-RL").
+	RedisType string
+	// Module is the module name recorded in the payload ("" when the payload
+	// is not of the RDB module type).
+	Module string
+	// RDBVersion is the payload's RDB version (its trailer).
+	RDBVersion int
 }
 
 // Trailer is the metadata written after the keys.
@@ -65,6 +90,29 @@ type StreamGroup struct {
 	Name            []byte
 	LastDeliveredID []byte
 	EntriesRead     int64 // -1 when unknown
+	// Consumers and Pending are the group's delivery state (format
+	// version 2; nil in older archives).
+	Consumers []StreamConsumer
+	Pending   []StreamPending
+}
+
+// StreamConsumer is one consumer of a group.
+type StreamConsumer struct {
+	Name []byte
+	// SeenTime is the last time the consumer tried to read (Unix ms);
+	// ActiveTime the last time it read or claimed successfully (Unix ms, -1
+	// when never or unknown: before Redis 7.2).
+	SeenTime   int64
+	ActiveTime int64
+}
+
+// StreamPending is one entry of a group's pending entries list: delivered
+// to Consumer and not acknowledged.
+type StreamPending struct {
+	ID            []byte
+	Consumer      []byte
+	DeliveryTime  int64 // Unix ms of the last delivery
+	DeliveryCount int64
 }
 
 // StreamEntry is one stream entry: its ID and field/value pairs in order
@@ -97,6 +145,14 @@ type KeyHeader struct {
 	StringBase64 bool
 	// Stream is required for TypeStream and ignored otherwise.
 	Stream *StreamMeta
+	// FieldTTLs says that fields of a hash may carry an expiry, written with
+	// Writer.WriteFieldExpire; the value is then written as an array of
+	// [field, value] or [field, value, expire_at] entries (it implies
+	// HashAsPairs).
+	FieldTTLs bool
+	// Raw is required for TypeRaw and ignored otherwise; the payload is
+	// written with WriteString or WriteStringPart.
+	Raw *RawInfo
 }
 
 // Chunk is a piece of one key's value as handed out by a Reader. A key
@@ -118,6 +174,13 @@ type Chunk struct {
 	Items [][]byte
 	// Entries holds the stream entries of this chunk.
 	Entries []StreamEntry
+	// FieldExpire, for a hash, holds the expiry of each field/value pair of
+	// Items (FieldExpire[i] belongs to Items[2i]), Unix milliseconds, 0 for
+	// none; nil when no pair of the chunk has one.
+	FieldExpire []int64
+	// Raw is set on every chunk of a TypeRaw key; Items then holds the
+	// payload's parts (concatenate them).
+	Raw *RawInfo
 
 	// Set on the Last chunk only.
 	HasTTL   bool

@@ -22,9 +22,10 @@ const (
 // Writer streams one archive's JSON document (FORMAT.md) to an io.Writer.
 //
 // Use: NewWriter, then for each key BeginKey, the value's elements
-// (WriteString or WriteStringPart, WriteField, WriteItem, WriteMember,
-// WriteStreamEntry, as the type asks), EndKey; finally Close. Keys must be
-// grouped by database in ascending order.
+// (WriteString or WriteStringPart for strings and raw values, WriteField or
+// WriteFieldExpire, WriteItem, WriteMember, WriteStreamEntry, as the type
+// asks), EndKey; finally Close. Keys must be grouped by database in
+// ascending order.
 //
 // The Writer buffers internally and writes to the underlying io.Writer in
 // big blocks; it never closes it. It is not safe for concurrent use. After
@@ -148,7 +149,20 @@ func (w *Writer) start() {
 		}
 		b = strconv.AppendInt(b, int64(db), 10)
 	}
-	b = append(b, "]}"...)
+	b = append(b, ']')
+	if s := w.h.Source.Server; s != "" {
+		b = append(b, `,"server":`...)
+		b = EncodeBytes(b, []byte(s))
+	}
+	if s := w.h.Source.ServerVersion; s != "" {
+		b = append(b, `,"server_version":`...)
+		b = EncodeBytes(b, []byte(s))
+	}
+	if v := w.h.Source.RDBVersion; v > 0 {
+		b = append(b, `,"rdb_version":`...)
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	b = append(b, '}')
 	w.buf = b
 }
 
@@ -197,6 +211,7 @@ var typeNames = [...]string{
 	TypeSet:    "set",
 	TypeZSet:   "zset",
 	TypeStream: "stream",
+	TypeRaw:    "raw",
 }
 
 // String returns the type's name in archives ("string", "hash", ...).
@@ -209,8 +224,10 @@ func (t Type) String() string {
 
 // BeginKey opens a key. Keys must come grouped by database in ascending
 // database order (else an error); database 0 goes to "data", others to
-// "databases". h.Stream is required for TypeStream. The key's value is
-// then given by the element calls for its type and closed by EndKey.
+// "databases". h.Stream is required for TypeStream (its groups, consumers
+// and pending entries are written here), h.Raw for TypeRaw. The key's
+// value is then given by the element calls for its type and closed by
+// EndKey.
 func (w *Writer) BeginKey(h KeyHeader) error {
 	if w.err != nil {
 		return w.err
@@ -221,11 +238,24 @@ func (w *Writer) BeginKey(h KeyHeader) error {
 	if w.inKey {
 		return w.misuse("BeginKey while a key is open")
 	}
-	if h.Type < TypeString || h.Type > TypeStream {
+	if h.Type < TypeString || h.Type > TypeRaw {
 		return w.misuse("BeginKey: invalid type %d", h.Type)
 	}
-	if h.Type == TypeStream && h.Stream == nil {
-		return w.misuse("BeginKey: stream without StreamMeta")
+	if h.Type == TypeStream {
+		if h.Stream == nil {
+			return w.misuse("BeginKey: stream without StreamMeta")
+		}
+		if err := checkStreamMeta(h.Stream); err != nil {
+			return w.fail(err)
+		}
+	}
+	if h.Type == TypeRaw {
+		if h.Raw == nil {
+			return w.misuse("BeginKey: raw value without RawInfo")
+		}
+		if err := checkRawInfo(h.Raw); err != nil {
+			return w.fail(err)
+		}
 	}
 	if err := w.openDB(h.DB); err != nil {
 		return err
@@ -239,8 +269,21 @@ func (w *Writer) BeginKey(h KeyHeader) error {
 	b = EncodeBytes(b, h.Key)
 	b = append(b, `:{"type":"`...)
 	b = append(b, typeNames[h.Type]...)
+	if h.Type == TypeRaw {
+		b = append(b, `","redis_type":`...)
+		b = EncodeBytes(b, []byte(h.Raw.RedisType))
+		if h.Raw.Module != "" {
+			b = append(b, `,"module":`...)
+			b = EncodeBytes(b, []byte(h.Raw.Module))
+		}
+		b = append(b, `,"rdb_version":`...)
+		b = strconv.AppendInt(b, int64(h.Raw.RDBVersion), 10)
+		b = append(b, ',')
+	} else {
+		b = append(b, `",`...)
+	}
 	if h.PTTL > 0 {
-		b = append(b, `","ttl":`...)
+		b = append(b, `"ttl":`...)
 		b = strconv.AppendInt(b, (h.PTTL+999)/1000, 10)
 		b = append(b, `,"pttl":`...)
 		b = strconv.AppendInt(b, h.PTTL, 10)
@@ -250,7 +293,10 @@ func (w *Writer) BeginKey(h KeyHeader) error {
 		}
 		b = append(b, `,"value":`...)
 	} else {
-		b = append(b, `","ttl":null,"value":`...)
+		b = append(b, `"ttl":null,"value":`...)
+	}
+	if h.Type == TypeHash && h.FieldTTLs {
+		h.HashAsPairs = true
 	}
 	switch h.Type {
 	case TypeHash:
@@ -274,29 +320,125 @@ func (w *Writer) BeginKey(h KeyHeader) error {
 			b = EncodeBytes(b, s.MaxDeletedID)
 		}
 		b = append(b, `,"groups":[`...)
-		for i, g := range s.Groups {
+		w.buf = b
+		for i := range s.Groups {
 			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			if err := w.writeGroup(&s.Groups[i]); err != nil {
+				return err
+			}
+		}
+		b = append(w.buf, `],"entries":[`...)
+	}
+	w.buf = b
+	w.inKey, w.kh, w.nElems, w.strMode = true, h, 0, 0
+	w.kh.Key = nil // do not keep the caller's buffers
+	w.kh.Stream = nil
+	w.kh.Raw = nil
+	return w.maybeFlush()
+}
+
+// checkStreamMeta checks what the Reader would refuse in a stream's groups.
+func checkStreamMeta(s *StreamMeta) error {
+	for i := range s.Groups {
+		g := &s.Groups[i]
+		for _, c := range g.Consumers {
+			if c.SeenTime < 0 {
+				return fmt.Errorf("codec: writer: BeginKey: negative SeenTime of consumer %q", c.Name)
+			}
+		}
+		for _, p := range g.Pending {
+			if p.DeliveryTime < 0 || p.DeliveryCount < 0 {
+				return fmt.Errorf("codec: writer: BeginKey: negative delivery time or count of pending entry %q", p.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRawInfo checks a raw value's description against FORMAT.md.
+func checkRawInfo(ri *RawInfo) error {
+	switch {
+	case ri.RedisType == "" || len(ri.RedisType) > maxRawName:
+		return fmt.Errorf("codec: writer: BeginKey: raw value's RedisType %q is empty or too long", ri.RedisType)
+	case len(ri.Module) > maxRawName:
+		return fmt.Errorf("codec: writer: BeginKey: raw value's Module is too long")
+	case ri.RDBVersion < 0 || ri.RDBVersion > maxRDBVersion:
+		return fmt.Errorf("codec: writer: BeginKey: raw value's RDBVersion %d out of range", ri.RDBVersion)
+	}
+	return nil
+}
+
+// writeGroup writes one stream group's object, flushing as it goes: a
+// group's pending entries list may be long.
+func (w *Writer) writeGroup(g *StreamGroup) error {
+	b := append(w.buf, `{"name":`...)
+	b = EncodeBytes(b, g.Name)
+	b = append(b, `,"last_delivered_id":`...)
+	b = EncodeBytes(b, g.LastDeliveredID)
+	b = append(b, `,"entries_read":`...)
+	if g.EntriesRead >= 0 {
+		b = strconv.AppendInt(b, g.EntriesRead, 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	if g.Consumers != nil {
+		b = append(b, `,"consumers":[`...)
+		for j := range g.Consumers {
+			c := &g.Consumers[j]
+			if j > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = EncodeBytes(b, g.Name)
-			b = append(b, `,"last_delivered_id":`...)
-			b = EncodeBytes(b, g.LastDeliveredID)
-			b = append(b, `,"entries_read":`...)
-			if g.EntriesRead >= 0 {
-				b = strconv.AppendInt(b, g.EntriesRead, 10)
+			b = EncodeBytes(b, c.Name)
+			b = append(b, `,"seen_time":`...)
+			b = strconv.AppendInt(b, c.SeenTime, 10)
+			b = append(b, `,"active_time":`...)
+			if c.ActiveTime >= 0 {
+				b = strconv.AppendInt(b, c.ActiveTime, 10)
 			} else {
 				b = append(b, "null"...)
 			}
 			b = append(b, '}')
+			if len(b) >= flushAt {
+				w.buf = b
+				if err := w.flush(); err != nil {
+					return err
+				}
+				b = w.buf
+			}
 		}
-		b = append(b, `],"entries":[`...)
+		b = append(b, ']')
 	}
-	w.buf = b
-	w.inKey, w.kh, w.nElems, w.strMode = true, h, 0, 0
-	w.kh.Key = nil // do not keep the caller's buffer
-	w.kh.Stream = nil
-	return w.maybeFlush()
+	if g.Pending != nil {
+		b = append(b, `,"pending":[`...)
+		for j := range g.Pending {
+			p := &g.Pending[j]
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = EncodeBytes(b, p.ID)
+			b = append(b, ',')
+			b = EncodeBytes(b, p.Consumer)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, p.DeliveryTime, 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, p.DeliveryCount, 10)
+			b = append(b, ']')
+			if len(b) >= flushAt {
+				w.buf = b
+				if err := w.flush(); err != nil {
+					return err
+				}
+				b = w.buf
+			}
+		}
+		b = append(b, ']')
+	}
+	w.buf = append(b, '}')
+	return nil
 }
 
 func (w *Writer) check(t Type, what string) error {
@@ -306,7 +448,7 @@ func (w *Writer) check(t Type, what string) error {
 	if !w.inKey {
 		return w.misuse("%s without BeginKey", what)
 	}
-	if w.kh.Type != t {
+	if w.kh.Type != t && !(t == TypeString && w.kh.Type == TypeRaw) {
 		return w.misuse("%s on a %s key", what, w.kh.Type)
 	}
 	return nil
@@ -353,8 +495,9 @@ func (w *Writer) appendValue(v []byte) error {
 	return nil
 }
 
-// WriteString writes the whole value of a string key in one call; the
-// Writer chooses its form (text or base64) from its bytes.
+// WriteString writes the whole value of a string key, or the payload of a
+// raw key, in one call; the Writer chooses its form (text or base64) from
+// its bytes.
 func (w *Writer) WriteString(v []byte) error {
 	if err := w.check(TypeString, "WriteString"); err != nil {
 		return err
@@ -366,7 +509,8 @@ func (w *Writer) WriteString(v []byte) error {
 	return w.appendValue(v)
 }
 
-// WriteStringPart appends p to the value of the current string key: a big
+// WriteStringPart appends p to the value of the current string key (or the
+// payload of the current raw key, alike): a big
 // value is written in any number of parts (possibly empty, split anywhere,
 // even inside a UTF-8 sequence), and the output is byte for byte what
 // WriteString of the concatenated parts would give, provided the caller
@@ -436,7 +580,7 @@ func (w *Writer) WriteStringPart(p []byte) error {
 	return nil
 }
 
-// WriteField writes one field of a hash.
+// WriteField writes one field of a hash (with no expiry).
 func (w *Writer) WriteField(field, value []byte) error {
 	if err := w.check(TypeHash, "WriteField"); err != nil {
 		return err
@@ -446,18 +590,50 @@ func (w *Writer) WriteField(field, value []byte) error {
 	}
 	w.nElems++
 	if w.kh.HashAsPairs {
-		w.buf = append(w.buf, '[')
-		w.buf = EncodeBytes(w.buf, field)
-		w.buf = append(w.buf, ',')
-		if err := w.appendValue(value); err != nil {
-			return err
-		}
-		w.buf = append(w.buf, ']')
-		return nil
+		return w.appendPair(field, value, 0)
 	}
 	w.buf = EncodeBytes(w.buf, field)
 	w.buf = append(w.buf, ':')
 	return w.appendValue(value)
+}
+
+// WriteFieldExpire writes one field of a hash opened with
+// KeyHeader.FieldTTLs, with its absolute expiry expireAt in Unix
+// milliseconds (HPEXPIRETIME): [field, value, expireAt] when expireAt > 0,
+// [field, value] when it is 0 (no expiry). A negative expireAt, or a hash
+// without FieldTTLs, is an error.
+func (w *Writer) WriteFieldExpire(field, value []byte, expireAt int64) error {
+	if err := w.check(TypeHash, "WriteFieldExpire"); err != nil {
+		return err
+	}
+	if !w.kh.FieldTTLs {
+		return w.misuse("WriteFieldExpire on a hash without KeyHeader.FieldTTLs")
+	}
+	if expireAt < 0 {
+		return w.misuse("WriteFieldExpire: negative expiry %d", expireAt)
+	}
+	if w.nElems > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.nElems++
+	return w.appendPair(field, value, expireAt)
+}
+
+// appendPair writes [field, value] or, when expireAt > 0, [field, value,
+// expireAt].
+func (w *Writer) appendPair(field, value []byte, expireAt int64) error {
+	w.buf = append(w.buf, '[')
+	w.buf = EncodeBytes(w.buf, field)
+	w.buf = append(w.buf, ',')
+	if err := w.appendValue(value); err != nil {
+		return err
+	}
+	if expireAt > 0 {
+		w.buf = append(w.buf, ',')
+		w.buf = strconv.AppendInt(w.buf, expireAt, 10)
+	}
+	w.buf = append(w.buf, ']')
+	return nil
 }
 
 // WriteItem writes one element of a list or one member of a set.
@@ -540,7 +716,7 @@ func (w *Writer) EndKey() error {
 		return w.misuse("EndKey without BeginKey")
 	}
 	switch w.kh.Type {
-	case TypeString:
+	case TypeString, TypeRaw:
 		switch w.strMode {
 		case 0:
 			w.buf = append(w.buf, `""`...)

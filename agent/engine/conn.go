@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,14 +60,27 @@ func newClient(base *redis.Options, db, pool int) *redis.Client {
 	o.DisableIdentity = true
 	o.PoolSize = pool
 	o.MinIdleConns = 0
-	if o.ReadTimeout == 0 || o.ReadTimeout < 30*time.Second {
+	// Unset timeouts become 60 s (big-key windows and RESTORE of big
+	// payloads take longer than go-redis's default 3 s); timeouts the URL
+	// sets are kept.
+	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 60 * time.Second
 	}
-	if o.WriteTimeout == 0 || o.WriteTimeout < 30*time.Second {
+	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 60 * time.Second
 	}
 	o.ContextTimeoutEnabled = true
 	return redis.NewClient(&o)
+}
+
+// newWriteClient is newClient without go-redis's retries: after a read
+// timeout it would send a whole pipeline again while the first copy may
+// still reach the server, and RPUSH, APPEND, XADD or SADD chunks would then
+// run twice. A failed write fails its key (or the restore) instead.
+func newWriteClient(base *redis.Options, db, pool int) *redis.Client {
+	o := *base
+	o.MaxRetries = -1
+	return newClient(&o, db, pool)
 }
 
 // wrapRedis adds context to a Redis error.
@@ -98,4 +112,26 @@ func serverInfo(ctx context.Context, c *redis.Client, sections ...string) (map[s
 		}
 	}
 	return m, nil
+}
+
+// URLDatabase reports the database a Redis URL names: the path of a
+// redis:// or rediss:// URL ("/3"), or the db parameter of a unix:// URL.
+// explicit is false when the URL names none (the client then uses 0).
+func URLDatabase(raw string) (db int, explicit bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0, false
+	}
+	s := strings.Trim(u.Path, "/")
+	if u.Scheme == "unix" {
+		s = u.Query().Get("db")
+	}
+	if s == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }

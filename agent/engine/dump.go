@@ -25,6 +25,7 @@ type KeyWriter interface {
 	WriteString(v []byte) error
 	WriteStringPart(p []byte) error
 	WriteField(field, value []byte) error
+	WriteFieldExpire(field, value []byte, expireAt int64) error
 	WriteItem(v []byte) error
 	WriteMember(member, score []byte) error
 	WriteStreamEntry(e codec.StreamEntry) error
@@ -108,6 +109,11 @@ type DumpStats struct {
 	Duplicates int64         // keys SCAN returned more than once (written once)
 	BigKeys    int64         // keys read in windows
 	Bytes      int64         // value bytes read
+	// RawKeys counts the keys of types the engine does not model, kept as
+	// the server's DUMP payload, by their TYPE name.
+	RawKeys map[string]int64
+	// FieldTTLKeys counts the hashes whose fields carry expiry times.
+	FieldTTLKeys int64
 }
 
 // Dumper reads every key of one Redis server (one node: the unit a cluster
@@ -116,6 +122,8 @@ type Dumper struct {
 	base *redis.Options
 	opt  DumpOptions
 	dump dumpState
+	// fieldTTLs: the server keeps hash field expiry times (set by Dump).
+	fieldTTLs bool
 }
 
 // NewDumper returns a Dumper for the server base points at.
@@ -135,7 +143,8 @@ func (d *Dumper) skip(k []byte) bool {
 
 // ServerFacts describes the server, for the archive header and for stats.
 type ServerFacts struct {
-	RedisVersion string
+	RedisVersion string // INFO's redis_version (7.2.4 on every Valkey)
+	Server       Server // kind and own version
 	Role         string
 	Mode         string
 	// KeysPerDB is the key count of every database that holds keys.
@@ -163,9 +172,13 @@ func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 	}
 	f := ServerFacts{
 		RedisVersion: info["redis_version"],
+		Server:       serverOf(info),
 		Role:         info["role"],
 		Mode:         info["redis_mode"],
 		KeysPerDB:    map[int]int64{},
+	}
+	if f.Mode == "" {
+		f.Mode = info["server_mode"] // Valkey 8 and later
 	}
 	f.UsedMemory, _ = strconv.ParseInt(info["used_memory"], 10, 64)
 	for k, v := range info {
@@ -191,8 +204,10 @@ func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 // keys are written, or at the first error (ctx cancelled, Redis gone, w
 // failing); after an error w holds a partial document that must be
 // discarded.
-func (d *Dumper) Dump(ctx context.Context, facts ServerFacts, w KeyWriter) (DumpStats, error) {
-	st := DumpStats{KeysPerDB: map[int]int64{}}
+func (d *Dumper) Dump(ctx context.Context, facts ServerFacts, w KeyWriter) (st DumpStats, err error) {
+	defer recoverTo(&err)
+	st = DumpStats{KeysPerDB: map[int]int64{}, RawKeys: map[string]int64{}}
+	d.fieldTTLs = facts.Server.FieldTTLs()
 	dbs := d.opt.Databases
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
@@ -233,17 +248,22 @@ func (p *progressState) report(db int) {
 
 // keyMeta is what the meta script tells of one key.
 type keyMeta struct {
-	key    []byte
-	typ    codec.Type
-	pttl   int64
-	length int64
-	mem    int64
+	key       []byte
+	typ       codec.Type
+	redisType string // TYPE's answer, for TypeRaw
+	pttl      int64
+	length    int64
+	mem       int64
 }
 
 // readKey is a small key read whole.
 type readKey struct {
 	meta  keyMeta
-	items [][]byte // string: [value]; hash: f,v,...; list/set: items; zset: m,s,...
+	items [][]byte // string: [value]; hash: f,v,...; list/set: items; zset: m,s,...; raw: [payload]
+	// fieldExpire, for a hash, is the expiry of each field (Unix ms, 0 for
+	// none), parallel to the pairs of items; nil when no field has one.
+	fieldExpire []int64
+	raw         *codec.RawInfo
 }
 
 type batchResult struct {
@@ -270,7 +290,7 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 	var dups atomic.Int64
 
 	// Scanner: SCAN the keyspace, drop keys seen before, hand out batches.
-	g.Go(func() error {
+	g.Go(guard(func() error {
 		defer close(batches)
 		seen := newHashSet()
 		var cursor uint64
@@ -313,13 +333,13 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 				return nil
 			}
 		}
-	})
+	}))
 
 	// Workers: read the batches.
 	var wg sync.WaitGroup
 	for i := 0; i < d.opt.Workers; i++ {
 		wg.Add(1)
-		g.Go(func() error {
+		g.Go(guard(func() error {
 			defer wg.Done()
 			for keys := range batches {
 				res, err := d.readBatch(gctx, c, meta, keys)
@@ -338,7 +358,7 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 				}
 			}
 			return nil
-		})
+		}))
 	}
 	go func() { wg.Wait(); close(results) }()
 
@@ -349,18 +369,17 @@ func (d *Dumper) dumpDB(ctx context.Context, db int, w KeyWriter, st *DumpStats,
 		if werr != nil {
 			continue // drain so the workers can finish
 		}
-		werr = d.writeBatch(gctx, c, db, w, res, st, prog)
+		werr = guard(func() error { return d.writeBatch(gctx, c, db, w, res, st, prog) })()
 		if werr != nil {
 			cancel()
 		}
 	}
 	gerr := g.Wait()
 	st.Duplicates += dups.Load()
-	if werr != nil {
-		return werr
-	}
-	if gerr != nil {
-		return gerr
+	// When one side fails the other sees its cancellation: report the
+	// failure, not "context canceled".
+	if err := rootCause(werr, gerr); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
@@ -447,11 +466,9 @@ func inspectKeys(ctx context.Context, c *redis.Client, meta *redis.Script, keys 
 		}
 		m := keyMeta{key: keys[i]}
 		typ, ok := parseType(f[0])
-		if !ok {
-			if string(f[0]) != "none" {
-				return nil, fmt.Errorf("key %s: unsupported type %q (modules' types cannot be backed up)", quoteKey(keys[i]), f[0])
-			}
-			m.typ = 0
+		if !ok && string(f[0]) != "none" {
+			// A type the engine does not model: kept as its DUMP payload.
+			typ, m.redisType = codec.TypeRaw, string(f[0])
 		}
 		m.typ = typ
 		m.pttl, _ = strconv.ParseInt(string(f[1]), 10, 64)
@@ -468,6 +485,8 @@ func (d *Dumper) isBig(m keyMeta) bool {
 		return m.length > d.opt.BigBytes
 	case codec.TypeStream:
 		return true // streams always take the windowed path (it reads their metadata)
+	case codec.TypeRaw:
+		return false // a DUMP payload is read whole
 	}
 	return m.length > d.opt.BigElements || m.mem > d.opt.BigBytes
 }
@@ -475,6 +494,9 @@ func (d *Dumper) isBig(m keyMeta) bool {
 func (d *Dumper) estimate(m keyMeta) int64 {
 	if m.typ == codec.TypeString {
 		return m.length + 64
+	}
+	if m.typ == codec.TypeRaw {
+		return 64 << 10 // unknown: a module value is often large
 	}
 	if m.mem > 0 {
 		return m.mem
@@ -557,6 +579,8 @@ func (d *Dumper) readValues(ctx context.Context, c *redis.Client, meta *redis.Sc
 			cmds[i] = rawCmd(ctx, pipe, "SMEMBERS", m.key)
 		case codec.TypeZSet:
 			cmds[i] = rawCmd(ctx, pipe, "ZRANGE", m.key, 0, -1, "WITHSCORES")
+		case codec.TypeRaw:
+			cmds[i] = rawCmd(ctx, pipe, "DUMP", m.key)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -570,11 +594,18 @@ func (d *Dumper) readValues(ctx context.Context, c *redis.Client, meta *redis.Sc
 		bytes += int64(len(raw))
 		var items [][]byte
 		var err error
-		if m.typ == codec.TypeString {
+		var ri *codec.RawInfo
+		if m.typ == codec.TypeString || m.typ == codec.TypeRaw {
 			v, ok, _, perr := parseBulk(raw)
 			err = perr
 			if err == nil && ok {
 				items = [][]byte{v}
+				if m.typ == codec.TypeRaw {
+					ri = rawInfo(m.redisType, v)
+				}
+			}
+			if err != nil && m.typ == codec.TypeRaw && !isWrongType(err) {
+				return nil, 0, 0, fmt.Errorf("key %s of type %s can be kept only as its DUMP payload, and DUMP failed: %w", quoteKey(m.key), m.redisType, err)
 			}
 		} else {
 			items, _, err = parseBulkArray(raw, make([][]byte, 0, 2*m.length))
@@ -590,7 +621,12 @@ func (d *Dumper) readValues(ctx context.Context, c *redis.Client, meta *redis.Sc
 			vanished++
 			continue
 		}
-		out = append(out, readKey{meta: m, items: items})
+		out = append(out, readKey{meta: m, items: items, raw: ri})
+	}
+	if d.fieldTTLs {
+		if err := d.readFieldTTLs(ctx, c, out); err != nil {
+			return nil, 0, 0, err
+		}
 	}
 	if len(retry) > 0 {
 		// Keys replaced by another type between the two reads: once more.
@@ -628,6 +664,9 @@ func rawCmd(ctx context.Context, pipe redis.Pipeliner, args ...any) *redis.RawCm
 
 func (d *Dumper) header(db int, m keyMeta, readAt time.Time) codec.KeyHeader {
 	h := codec.KeyHeader{DB: db, Key: m.key, Type: m.typ}
+	if m.typ == codec.TypeRaw {
+		h.Raw = &codec.RawInfo{RedisType: m.redisType}
+	}
 	if m.pttl > 0 {
 		h.PTTL = m.pttl
 		h.ExpireAt = readAt.UnixMilli() + m.pttl
@@ -637,7 +676,16 @@ func (d *Dumper) header(db int, m keyMeta, readAt time.Time) codec.KeyHeader {
 
 func (d *Dumper) writeBatch(ctx context.Context, c *redis.Client, db int, w KeyWriter, res batchResult, st *DumpStats, prog *progressState) error {
 	for _, k := range res.small {
-		if err := writeSmall(w, d.header(db, k.meta, res.readAt), k.items); err != nil {
+		h := d.header(db, k.meta, res.readAt)
+		if k.raw != nil {
+			h.Raw = k.raw
+			st.RawKeys[k.raw.RedisType]++
+		}
+		if k.fieldExpire != nil {
+			h.FieldTTLs = true
+			st.FieldTTLKeys++
+		}
+		if err := writeSmall(w, h, k.items, k.fieldExpire); err != nil {
 			return err
 		}
 	}
@@ -668,17 +716,21 @@ func (d *Dumper) writeBatch(ctx context.Context, c *redis.Client, db int, w KeyW
 	return nil
 }
 
-func writeSmall(w KeyWriter, h codec.KeyHeader, items [][]byte) error {
+func writeSmall(w KeyWriter, h codec.KeyHeader, items [][]byte, fieldExpire []int64) error {
 	if err := w.BeginKey(h); err != nil {
 		return err
 	}
 	var err error
 	switch h.Type {
-	case codec.TypeString:
+	case codec.TypeString, codec.TypeRaw:
 		err = w.WriteString(items[0])
 	case codec.TypeHash:
 		for i := 0; i+1 < len(items) && err == nil; i += 2 {
-			err = w.WriteField(items[i], items[i+1])
+			if fieldExpire != nil {
+				err = w.WriteFieldExpire(items[i], items[i+1], fieldExpire[i/2])
+			} else {
+				err = w.WriteField(items[i], items[i+1])
+			}
 		}
 	case codec.TypeList, codec.TypeSet:
 		for i := 0; i < len(items) && err == nil; i++ {
@@ -720,7 +772,8 @@ func (d *Dumper) writeBig(ctx context.Context, c *redis.Client, db int, w KeyWri
 		return d.writeStream(ctx, c, w, h)
 	case codec.TypeHash:
 		h.HashAsPairs = true
-		return d.writeScanned(ctx, c, w, h, "HSCAN", 2)
+		ok, n, err := d.writeScanned(ctx, c, w, h, "HSCAN", 2)
+		return ok, n, err
 	case codec.TypeSet:
 		return d.writeScanned(ctx, c, w, h, "SSCAN", 1)
 	case codec.TypeList, codec.TypeZSet:
@@ -784,20 +837,37 @@ func (d *Dumper) stringWindows(ctx context.Context, c *redis.Client, key []byte,
 	}
 }
 
-// writeScanned writes a hash (HSCAN, pairs) or a set (SSCAN).
+// scanWindow is one HSCAN or SSCAN reply, with the HPEXPIRETIME reply for
+// its fields when field TTLs are read.
+type scanWindow struct{ raw, ttls []byte }
+
+// writeScanned writes a hash (HSCAN, pairs) or a set (SSCAN). On servers
+// with hash field TTLs, each window's fields have their expiry read right
+// after the window.
 func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter, h codec.KeyHeader, cmd string, step int) (bool, int64, error) {
+	withTTLs := step == 2 && d.fieldTTLs
+	h.FieldTTLs = withTTLs
 	var cursor uint64
-	windows, stop := fetchAhead(ctx, 4, func(ctx context.Context) ([]byte, bool, error) {
+	var fields [][]byte
+	windows, stop := fetchAhead(ctx, 4, func(ctx context.Context) (scanWindow, bool, error) {
 		raw, err := c.DoRaw(ctx, cmd, h.Key, cursor, "COUNT", d.opt.Window).Bytes()
 		if err != nil {
-			return nil, false, wrapRedis(cmd, err)
+			return scanWindow{}, false, wrapRedis(cmd, err)
 		}
-		next, _, err := parseScan(raw, nil)
+		var next uint64
+		next, fields, err = parseScan(raw, fields[:0])
 		if err != nil {
-			return raw, false, nil // the writer reports it
+			return scanWindow{raw: raw}, false, nil // the writer reports it
 		}
 		cursor = next
-		return raw, next != 0, nil
+		win := scanWindow{raw: raw}
+		if withTTLs && len(fields) >= 2 {
+			win.ttls, err = c.DoRaw(ctx, fieldTTLArgs(h.Key, fields)...).Bytes()
+			if err != nil {
+				return scanWindow{}, false, wrapRedis("HPEXPIRETIME", err)
+			}
+		}
+		return win, next != 0, nil
 	})
 	defer stop()
 	started := false
@@ -807,14 +877,22 @@ func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter,
 		if win.err != nil {
 			return false, 0, win.err
 		}
-		bytes += int64(len(win.v))
+		bytes += int64(len(win.v.raw))
 		var err error
-		_, items, err = parseScan(win.v, items[:0])
+		_, items, err = parseScan(win.v.raw, items[:0])
 		if err != nil {
 			if isWrongType(err) && !started {
 				return false, bytes, nil // replaced meanwhile: next backup
 			}
 			return false, 0, wrapRedis(cmd, err)
+		}
+		var exp []int64
+		if win.v.ttls != nil {
+			all, err := parseFieldTTLs(win.v.ttls, len(items)/2)
+			if err != nil {
+				return false, 0, err
+			}
+			items, exp = applyFieldTTLs(items, all)
 		}
 		if len(items) > 0 && !started {
 			if err := w.BeginKey(h); err != nil {
@@ -823,9 +901,12 @@ func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter,
 			started = true
 		}
 		for i := 0; i+step-1 < len(items); i += step {
-			if step == 2 {
+			switch {
+			case exp != nil:
+				err = w.WriteFieldExpire(items[i], items[i+1], exp[i/2])
+			case step == 2:
 				err = w.WriteField(items[i], items[i+1])
-			} else {
+			default:
 				err = w.WriteItem(items[i])
 			}
 			if err != nil {
@@ -999,6 +1080,7 @@ func streamMeta(ctx context.Context, c *redis.Client, key []byte) (*codec.Stream
 		return nil, wrapRedis("XINFO GROUPS", err)
 	}
 	groups, _ := gv.([]any)
+	var maxPending int64
 	for _, g := range groups {
 		gi := pairs(g)
 		sg := codec.StreamGroup{EntriesRead: -1}
@@ -1007,9 +1089,88 @@ func streamMeta(ctx context.Context, c *redis.Client, key []byte) (*codec.Stream
 		if n, ok := gi["entries-read"].([]byte); ok {
 			sg.EntriesRead, _ = strconv.ParseInt(string(n), 10, 64)
 		}
+		if n, ok := gi["pending"].([]byte); ok {
+			p, _ := strconv.ParseInt(string(n), 10, 64)
+			maxPending = max(maxPending, p)
+		}
 		m.Groups = append(m.Groups, sg)
 	}
+	if len(m.Groups) > 0 {
+		if err := deliveryState(ctx, c, key, m, maxPending); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// maxPendingEntries caps the pending entries of one group that a backup
+// keeps (they are held in memory while the stream is written).
+const maxPendingEntries = 1_000_000
+
+// deliveryState reads the consumers and pending entries of every group of a
+// stream with XINFO STREAM FULL, which gives their times exactly (seen and
+// active times of consumers, delivery time and count of each pending
+// entry). COUNT is raised to the largest pending list so that every entry
+// comes back (the entries of the stream it also returns, up to COUNT, are
+// dropped).
+func deliveryState(ctx context.Context, c *redis.Client, key []byte, m *codec.StreamMeta, maxPending int64) error {
+	if maxPending > maxPendingEntries {
+		return fmt.Errorf("a consumer group has %d pending entries, more than a backup keeps (%d)", maxPending, maxPendingEntries)
+	}
+	raw, err := c.DoRaw(ctx, "XINFO", "STREAM", key, "FULL", "COUNT", max(1, maxPending)).Bytes()
+	if err != nil {
+		return wrapRedis("XINFO STREAM FULL", err)
+	}
+	v, _, err := parseValue(raw, 0)
+	if err != nil {
+		return wrapRedis("XINFO STREAM FULL", err)
+	}
+	full := pairs(v)
+	groups, _ := full["groups"].([]any)
+	byName := map[string]*codec.StreamGroup{}
+	for i := range m.Groups {
+		byName[string(m.Groups[i].Name)] = &m.Groups[i]
+	}
+	for _, g := range groups {
+		gi := pairs(g)
+		name, _ := gi["name"].([]byte)
+		sg := byName[string(name)]
+		if sg == nil {
+			continue // created since XINFO GROUPS: the next backup has it
+		}
+		pel, _ := gi["pending"].([]any)
+		for _, e := range pel {
+			t, _ := e.([]any)
+			if len(t) != 4 {
+				return fmt.Errorf("XINFO STREAM FULL: unexpected pending entry shape")
+			}
+			p := codec.StreamPending{}
+			p.ID, _ = t[0].([]byte)
+			p.Consumer, _ = t[1].([]byte)
+			p.DeliveryTime = intOf(t[2])
+			p.DeliveryCount = intOf(t[3])
+			sg.Pending = append(sg.Pending, p)
+		}
+		cons, _ := gi["consumers"].([]any)
+		for _, cv := range cons {
+			ci := pairs(cv)
+			sc := codec.StreamConsumer{ActiveTime: -1}
+			sc.Name, _ = ci["name"].([]byte)
+			sc.SeenTime = intOf(ci["seen-time"])
+			if a, ok := ci["active-time"]; ok {
+				sc.ActiveTime = intOf(a)
+			}
+			sg.Consumers = append(sg.Consumers, sc)
+		}
+	}
+	return nil
+}
+
+// intOf reads an integer reply as parseValue returns it (its text).
+func intOf(v any) int64 {
+	b, _ := v.([]byte)
+	n, _ := strconv.ParseInt(string(b), 10, 64)
+	return n
 }
 
 // pairs turns a flat [name, value, ...] reply into a map.

@@ -111,12 +111,12 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 		}
 	}
 
-	// Second pipeline(s): DUMP the small keys within the byte budget, TYPE
-	// the big ones.
+	// Then DUMP the small keys, in pipelines of at most BatchBytes, and
+	// TYPE the big ones.
 	var fallback [][]byte
 	// One slab holds the element slices of the whole batch.
 	slab := make([][]byte, 0, 16*len(small))
-	for start := 0; start < len(small) || (start == 0 && len(big) > 0); {
+	for start := 0; start < len(small); {
 		end, budget := start, int64(0)
 		for end < len(small) && (end == start || budget+small[end].mem <= d.opt.BatchBytes) {
 			budget += small[end].mem
@@ -126,13 +126,6 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 		dumps := make([]*redis.RawCmd, end-start)
 		for i := start; i < end; i++ {
 			dumps[i-start] = rawCmd(ctx, pipe, "DUMP", small[i].key)
-		}
-		var types []*redis.RawCmd
-		if start == 0 {
-			types = make([]*redis.RawCmd, len(big))
-			for i, p := range big {
-				types[i] = rawCmd(ctx, pipe, "TYPE", p.key)
-			}
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return res, false, wrapRedis("DUMP", err)
@@ -160,6 +153,8 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 			free := slab[len(slab):len(slab)]
 			kind, items, err := rdbvalue.Decode(payload, free, nil)
 			if err != nil || kindType(kind) == 0 || len(items) == 0 {
+				// Hashes with field TTLs, module types, encodings this
+				// package does not decode: read with commands.
 				fallback = append(fallback, p.key)
 				continue
 			}
@@ -170,6 +165,17 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 				meta:  keyMeta{key: p.key, typ: kindType(kind), pttl: p.pttl},
 				items: items,
 			})
+		}
+		start = end
+	}
+	if len(big) > 0 {
+		pipe := c.Pipeline()
+		types := make([]*redis.RawCmd, len(big))
+		for i, p := range big {
+			types[i] = rawCmd(ctx, pipe, "TYPE", p.key)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return res, false, wrapRedis("TYPE", err)
 		}
 		for i, p := range big {
 			tv, _, _, err := parseBulk(types[i].Val())
@@ -182,15 +188,11 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 					res.vanished++
 					continue
 				}
-				fallback = append(fallback, p.key) // a module type: reported there
+				fallback = append(fallback, p.key) // a module type: kept raw there
 				continue
 			}
 			res.big = append(res.big, keyMeta{key: p.key, typ: typ, pttl: p.pttl, mem: p.mem})
 		}
-		if end == start {
-			break
-		}
-		start = end
 	}
 	if len(fallback) > 0 {
 		more, err := d.readBatchCommands(ctx, c, meta, fallback)

@@ -115,6 +115,15 @@ type RestoreStats struct {
 	Total    int64    // keys in the archive
 	Expired  int64    // of Skipped: expired since the backup (TTLAbsolute)
 	Messages []string // the first error messages
+	// Warnings are the first notes on keys restored with less than the
+	// archive holds (pending entries whose stream entry was deleted).
+	Warnings []string
+	// PendingLost counts stream pending entries not restored because their
+	// entry is no longer in the stream (XCLAIM cannot create those).
+	PendingLost int64
+	// FieldsExpired counts hash fields not restored because their expiry
+	// passed.
+	FieldsExpired int64
 }
 
 const maxMessages = 10
@@ -136,12 +145,17 @@ type Restorer struct {
 	rdbVersion     int
 	restoreRefused atomic.Bool
 	st             RestoreStats
+	// server is the target's kind and version (read at the start).
+	server Server
+	// dbErrs holds, per target database, why it cannot be written (a
+	// database the server does not have), or nil once it was checked.
+	dbErrs map[int]error
 }
 
 // NewRestorer returns a Restorer for the server base points at.
 func NewRestorer(base *redis.Options, opt RestoreOptions) *Restorer {
 	opt.defaults()
-	return &Restorer{base: base, opt: opt, clients: map[int]*redis.Client{}, loaded: map[int]bool{}}
+	return &Restorer{base: base, opt: opt, clients: map[int]*redis.Client{}, loaded: map[int]bool{}, dbErrs: map[int]error{}}
 }
 
 // loadScripts loads the restore scripts once per database connection pool.
@@ -166,7 +180,7 @@ func (r *Restorer) client(db int) *redis.Client {
 	defer r.mu.Unlock()
 	c, ok := r.clients[db]
 	if !ok {
-		c = newClient(r.base, db, r.opt.Workers+2)
+		c = newWriteClient(r.base, db, r.opt.Workers+2)
 		r.clients[db] = c
 	}
 	return c
@@ -206,15 +220,17 @@ func CheckTarget(ctx context.Context, base *redis.Options, allowEviction bool) e
 // failed keys; the stats say what was done until then. A key is never left
 // half-written: small keys are written by one atomic command each, big keys
 // are built under a temporary name and renamed.
-func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, error) {
+func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (st RestoreStats, err error) {
+	defer recoverTo(&err)
 	defer r.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	info, err := serverInfo(ctx, r.client(r.base.DB), "server")
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	r.server = serverOf(info)
 	if r.opt.WriteMode == WriteAuto {
-		info, err := serverInfo(ctx, r.client(r.base.DB), "server")
-		if err != nil {
-			return RestoreStats{}, err
-		}
 		r.rdbVersion = rdbvalue.RDBVersionFor(info["redis_version"])
 	}
 
@@ -231,7 +247,7 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 		go func() {
 			defer wg.Done()
 			for batch := range jobs {
-				if err := r.writeSmall(ctx, batch, src); err != nil {
+				if err := guard(func() error { return r.writeSmall(ctx, batch, src) })(); err != nil {
 					errc <- err
 					cancel()
 					// keep draining so the reader never blocks
@@ -247,7 +263,7 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := r.runBig(ctx, big, src); err != nil {
+		if err := guard(func() error { return r.runBig(ctx, big, src) })(); err != nil {
 			errc <- err
 			cancel()
 			for range big {
@@ -259,13 +275,12 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (RestoreStats, 
 	close(big)
 	wg.Wait()
 	close(errc)
-	var werr error
+	var werrs []error
 	for e := range errc {
-		if werr == nil {
-			werr = e
-		}
+		werrs = append(werrs, e)
 	}
-	st := r.stats()
+	werr := rootCause(werrs...)
+	st = r.stats()
 	switch {
 	case werr != nil:
 		return st, werr
@@ -280,6 +295,7 @@ func (r *Restorer) stats() RestoreStats {
 	defer r.mu.Unlock()
 	st := r.st
 	st.Messages = append([]string(nil), r.st.Messages...)
+	st.Warnings = append([]string(nil), r.st.Warnings...)
 	return st
 }
 
@@ -323,7 +339,7 @@ func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*cod
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c.First && c.Last && c.Type != codec.TypeStream {
+		if c.First && c.Last && c.Type != codec.TypeStream && c.Type != codec.TypeRaw && c.FieldExpire == nil {
 			if len(batch) > 0 && batch[0].DB != c.DB {
 				if err := send(); err != nil {
 					return err
@@ -492,6 +508,16 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 	}()
 	db := r.targetDB(batch[0].DB)
 	cl := r.client(db)
+	if derr, err := r.dbUsable(ctx, db); err != nil {
+		return err
+	} else if derr != nil {
+		for _, c := range batch {
+			if err := r.count(false, false, false, c.Key, derr); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if r.opt.DryRun {
 		return r.dryRun(ctx, cl, batch)
 	}
@@ -555,9 +581,13 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 		cmds[i] = pipe.Do(ctx, args...)
 		viaRestore[i] = true
 	}
+	var execErr error
 	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !isRedisReplyError(err) {
-			return wrapRedis("write", err)
+		if _, err := pipe.Exec(ctx); err != nil {
+			if !isRedisReplyError(err) {
+				return wrapRedis("write", err)
+			}
+			execErr = err
 		}
 	}
 	for i, c := range batch {
@@ -579,6 +609,12 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 			continue
 		}
 		v, err := cmds[i].(*redis.Cmd).Result()
+		if err == nil && v == nil && execErr != nil {
+			// go-redis reports a failed connection setup (SELECT) as the
+			// pipeline's error and leaves every command without a reply:
+			// none of them ran.
+			err = execErr
+		}
 		if err != nil && err != redis.Nil {
 			msg := err.Error()
 			switch {
@@ -631,11 +667,18 @@ func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, 
 		args = appendElems(args, c)
 		cmds[i] = pipe.Do(ctx, args...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isRedisReplyError(err) {
-		return wrapRedis("write", err)
+	var execErr error
+	if _, err := pipe.Exec(ctx); err != nil {
+		if !isRedisReplyError(err) {
+			return wrapRedis("write", err)
+		}
+		execErr = err
 	}
 	for i, c := range batch {
 		v, err := cmds[i].Result()
+		if err == nil && v == nil && execErr != nil {
+			err = execErr // the command never ran (see writeSmall)
+		}
 		if err != nil {
 			if isFatal(err) {
 				return wrapRedis("write", err)
@@ -714,6 +757,10 @@ type bigKey struct {
 	pipe    redis.Pipeliner
 	pending []*codec.Chunk
 	bytes   int
+	// raw accumulates the payload of a TypeRaw key (RESTORE needs it whole).
+	raw []byte
+	// fieldsExpired counts hash fields dropped because their expiry passed.
+	fieldsExpired int
 }
 
 // runBig writes the keys that arrive in several chunks (and streams), in
@@ -741,7 +788,20 @@ func (r *Restorer) runBig(ctx context.Context, in <-chan *codec.Chunk, src Chunk
 
 func (r *Restorer) startBig(ctx context.Context, c *codec.Chunk) (*bigKey, error) {
 	st := &bigKey{key: append([]byte(nil), c.Key...)}
-	st.cl = r.client(r.targetDB(c.DB))
+	db := r.targetDB(c.DB)
+	st.cl = r.client(db)
+	if derr, err := r.dbUsable(ctx, db); err != nil {
+		return nil, err
+	} else if derr != nil {
+		st.failed = derr
+		return st, nil
+	}
+	if c.Type == codec.TypeRaw {
+		if err := r.canLoadRaw(c.Raw); err != nil {
+			st.failed = err
+			return st, nil
+		}
+	}
 	if r.opt.DryRun || !r.opt.Overwrite {
 		n, err := st.cl.Exists(ctx, string(st.key)).Result()
 		if err != nil {
@@ -762,6 +822,12 @@ func (r *Restorer) startBig(ctx context.Context, c *codec.Chunk) (*bigKey, error
 // addBig queues one chunk and, at the key's last chunk, finishes the key.
 // It returns only errors that must stop the restore.
 func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src ChunkSource) error {
+	if c.FieldExpire != nil && !r.server.FieldTTLs() && st.failed == nil {
+		if st.pipe != nil && !st.skip {
+			r.cleanup(ctx, st)
+		}
+		st.failed = fmt.Errorf("the archive keeps expiry times on fields of this hash, and %s has no hash field expiry (Redis 7.4 or later, Valkey 9 or later): not restored", r.server)
+	}
 	if st.skip || st.failed != nil {
 		if !c.Last {
 			src.Release(c)
@@ -777,7 +843,18 @@ func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src C
 		}
 		return r.count(false, !expired, expired, st.key, nil)
 	}
-	n, err := r.queueChunk(ctx, st.pipe, st.tmp, c)
+	if c.Type == codec.TypeRaw {
+		for _, p := range c.Items {
+			st.raw = append(st.raw, p...)
+		}
+		if !c.Last {
+			src.Release(c)
+			return nil
+		}
+		defer src.Release(c)
+		return r.finishRaw(ctx, st, c)
+	}
+	n, err := r.queueChunk(ctx, st, c)
 	if err != nil {
 		return err
 	}
@@ -860,7 +937,15 @@ func (r *Restorer) finishBig(ctx context.Context, st *bigKey, c *codec.Chunk) er
 	}
 	if !st.wrote {
 		r.cleanup(ctx, st)
+		if st.fieldsExpired > 0 {
+			return r.count(false, false, true, st.key, nil) // every field expired
+		}
 		return r.count(false, false, false, st.key, errors.New("empty value in archive"))
+	}
+	if st.fieldsExpired > 0 {
+		r.mu.Lock()
+		r.st.FieldsExpired += int64(st.fieldsExpired)
+		r.mu.Unlock()
 	}
 	over := "0"
 	if r.opt.Overwrite {
@@ -877,8 +962,13 @@ func (r *Restorer) finishBig(ctx context.Context, st *bigKey, c *codec.Chunk) er
 	return r.count(res == 1, res == 0, false, st.key, nil)
 }
 
-// queueChunk queues the writes of one chunk to tmp and returns how many.
-func (r *Restorer) queueChunk(ctx context.Context, pipe redis.Pipeliner, tmp []byte, c *codec.Chunk) (int, error) {
+// queueChunk queues the writes of one chunk to the key's temporary name and
+// returns how many.
+func (r *Restorer) queueChunk(ctx context.Context, st *bigKey, c *codec.Chunk) (int, error) {
+	pipe, tmp := st.pipe, st.tmp
+	if c.Type == codec.TypeHash && c.FieldExpire != nil {
+		return r.queueFieldTTLs(ctx, st, c), nil
+	}
 	switch c.Type {
 	case codec.TypeString:
 		n := 0
@@ -964,6 +1054,16 @@ func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byt
 		}
 		if err != nil {
 			return err
+		}
+		lost, err := r.restoreDelivery(ctx, cl, tmp, g)
+		if err != nil {
+			return err
+		}
+		if lost > 0 {
+			r.warn(c.Key, fmt.Sprintf("%d pending entries of group %s refer to entries no longer in the stream and were not restored", lost, strconv.Quote(string(g.Name))))
+			r.mu.Lock()
+			r.st.PendingLost += int64(lost)
+			r.mu.Unlock()
 		}
 	}
 	return nil

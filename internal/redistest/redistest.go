@@ -2,7 +2,12 @@
 // benchmarks: each in its own temporary directory, listening on a unix
 // socket and on a free loopback port, never on the machine's own 6379.
 //
-// When redis-server cannot be found the caller's test fails (it is never
+// Start runs the default server (REDIS_SERVER, or redis-server on PATH);
+// StartServer runs one of the servers of Matrix by name, as
+// scripts/install-servers.sh unpacks them from Debian's archive (see
+// matrix.go).
+//
+// When a server cannot be found the caller's test fails (it is never
 // skipped): a test that needs a server must not pass without one.
 package redistest
 
@@ -22,8 +27,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server is a running redis-server owned by a test.
+// Server is a running redis-server (or valkey-server) owned by a test.
 type Server struct {
+	Name   string // the Matrix name it was started by; "" for the default server
 	Dir    string // the server's working directory
 	Socket string // unix socket path
 	Port   int    // loopback TCP port
@@ -62,6 +68,15 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startDir(dir, "", bin, extra)
+}
+
+// startDir starts bin in dir, as Server name.
+func startDir(dir, name, bin string, extra []string) (*Server, error) {
+	label := "redis-server"
+	if name != "" {
+		label = name
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		// A unix socket path is limited to about 104 bytes; keep it short.
@@ -89,14 +104,29 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 		args = append(args, extra...)
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start redis-server: %w", err)
+		// What the server (or the wrapper of a Matrix server) says before
+		// its log is open: a file, not a pipe, so that a forked child
+		// (BGSAVE) still running holds up nothing.
+		stderrPath := filepath.Join(sockDir, "stderr")
+		stderr, err := os.Create(stderrPath)
+		if err != nil {
+			_ = os.RemoveAll(sockDir)
+			return nil, err
 		}
-		s := &Server{Dir: dir, Socket: sock, Port: port, cmd: cmd, done: make(chan struct{})}
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		err = cmd.Start()
+		stderr.Close()
+		if err != nil {
+			_ = os.RemoveAll(sockDir)
+			return nil, fmt.Errorf("start %s: %w", label, err)
+		}
+		s := &Server{Name: name, Dir: dir, Socket: sock, Port: port, cmd: cmd, done: make(chan struct{})}
 		go func() { _ = cmd.Wait(); close(s.done) }()
-		if err := s.waitReady(10 * time.Second); err != nil {
+		if err := s.waitReady(label, 10*time.Second); err != nil {
+			s.Kill()
+			lastErr = fmt.Errorf("%s (%s): %w; log: %s%s", label, bin, err,
+				tail(filepath.Join(dir, "redis.log")), stderrTail(stderrPath))
 			s.Stop()
-			lastErr = fmt.Errorf("%w; log: %s", err, tail(filepath.Join(dir, "redis.log")))
 			continue // most likely the port was taken between probe and bind
 		}
 		return s, nil
@@ -104,12 +134,12 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 	return nil, lastErr
 }
 
-func (s *Server) waitReady(max time.Duration) error {
+func (s *Server) waitReady(label string, max time.Duration) error {
 	deadline := time.Now().Add(max)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			return fmt.Errorf("redis-server exited during start")
+			return fmt.Errorf("%s exited during start", label)
 		default:
 		}
 		c, err := net.DialTimeout("unix", s.Socket, 200*time.Millisecond)
@@ -125,7 +155,7 @@ func (s *Server) waitReady(max time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("redis-server did not answer within %s", max)
+	return fmt.Errorf("%s did not answer within %s", label, max)
 }
 
 // URL returns a redis:// URL for database db over TCP.
@@ -187,6 +217,18 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// stderrTail is what the server wrote to stderr, if anything.
+func stderrTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return "; stderr: " + string(b)
 }
 
 func tail(path string) string {

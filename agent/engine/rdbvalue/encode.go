@@ -83,7 +83,8 @@ func Encode(dst []byte, k Kind, elems [][]byte, rdbVersion int) ([]byte, error) 
 		}
 		dst = append(dst, t)
 		dst = appendLen(dst, uint64(len(elems)/2))
-		for i := 0; i < len(elems); i += 2 {
+		// Greatest first, as Redis writes them (Decode reverses them).
+		for i := len(elems) - 2; i >= 0; i -= 2 {
 			f, err := ParseScore(elems[i+1])
 			if err != nil {
 				return dst[:start], err

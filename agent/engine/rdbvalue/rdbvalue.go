@@ -255,7 +255,13 @@ func (d *decoder) decode(payload []byte) (Kind, error) {
 		err = d.plain(2)
 	case rdbTypeZSet, rdbTypeZSet2:
 		k = KindZSet
+		from := len(d.out)
 		err = d.zset(t == rdbTypeZSet2)
+		if err == nil {
+			// Redis writes skiplists from the greatest score down (it
+			// loads faster); hand them out in ascending order.
+			reversePairs(d.out[from:])
+		}
 	case rdbTypeListZiplist:
 		k = KindList
 		err = d.blob(0, blobZiplist)
@@ -800,4 +806,11 @@ func backlenSize(l int) int {
 		return 4
 	}
 	return 5
+}
+
+// reversePairs reverses the order of the pairs of p in place.
+func reversePairs(p [][]byte) {
+	for i, j := 0, len(p)-2; i < j; i, j = i+2, j-2 {
+		p[i], p[i+1], p[j], p[j+1] = p[j], p[j+1], p[i], p[i+1]
+	}
 }

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/internal/redistest"
+)
+
+// A Redis that stalls past the read timeout during restore --overwrite
+// must not get a write pipeline twice (go-redis used to retry it while the
+// first copy still reached the server: a 300,000-element list came back
+// with 308,192). The key is either left as it was or replaced exactly.
+func TestStallDuringRestoreDuplicatesNothing(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	c := src.Client(t, 0)
+	const n = 300_000
+	for start := 0; start < n; start += 10_000 {
+		vals := make([]any, 10_000)
+		for i := range vals {
+			vals[i] = fmt.Sprint("element-", start+i)
+		}
+		must(t, c.RPush(ctx, "big", vals...).Err())
+	}
+	archive, _ := dumpAll(t, ctx, src, DumpOptions{})
+
+	for round := 0; round < 3; round++ {
+		dst := redistest.Start(t)
+		d := dst.Client(t, 0)
+		must(t, d.RPush(ctx, "big", "old", "old").Err())
+		base, err := ParseURL(fmt.Sprintf("unix://%s?db=0&read_timeout=300ms&write_timeout=300ms", dst.Socket))
+		must(t, err)
+		// Pause the server once the temporary key is being built.
+		go func() {
+			probe := dst.Client(t, 0)
+			for i := 0; i < 2000; i++ {
+				if probe.Exists(ctx, "{big}:redback-restore-tmp").Val() == 1 {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_ = dst.Pause()
+			time.Sleep(800 * time.Millisecond)
+			_ = dst.Resume()
+		}()
+		rd := codec.NewReaderOptions(bytes.NewReader(archive), codec.ReaderOptions{MaxChunkItems: 1000})
+		st, rerr := NewRestorer(base, RestoreOptions{Overwrite: true}).Restore(ctx, rd)
+		time.Sleep(time.Second) // let whatever was in flight land
+		got := d.LLen(ctx, "big").Val()
+		if got != 2 && got != n {
+			t.Fatalf("round %d: list has %d elements (restore: %v, %+v); want 2 (untouched) or %d", round, got, rerr, st, n)
+		}
+		if rerr == nil && got != n {
+			t.Fatalf("round %d: restore reported success but the list has %d elements", round, got)
+		}
+		t.Logf("round %d: restore error %v, list %d", round, rerr, got)
+	}
+}

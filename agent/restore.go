@@ -29,7 +29,10 @@ type RestoreOptions struct {
 	AllowEviction bool
 	// NoPrecheck skips reading the whole archive before the first write.
 	NoPrecheck bool
-	Progress   func(engine.Progress)
+	// IgnoreMemory skips the check that the target has room for the data
+	// (the source's dataset memory, recorded at backup time).
+	IgnoreMemory bool
+	Progress     func(engine.Progress)
 }
 
 // Restore writes the keys of archive name into the server. Before it writes
@@ -79,6 +82,12 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if !o.DryRun {
 		if err := engine.CheckTarget(ctx, s.redis, o.AllowEviction || s.cfg.Restore.AllowEviction); err != nil {
 			return res, err
+		}
+		if !o.IgnoreMemory && info.Manifest != nil {
+			need, _ := strconv.ParseInt(info.Manifest.Source["used_memory_dataset"], 10, 64)
+			if err := engine.CheckMemory(ctx, s.redis, need); err != nil {
+				return res, err
+			}
 		}
 	}
 
@@ -288,13 +297,19 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 	} else {
 		ni, _ := sinks.ParseName(name)
 		m = sinks.Manifest{Name: name, Size: v.Size, SHA256: v.SHA256, KeysCount: v.KeysCount,
-			FormatVersion: v.FormatVersion, Compressed: v.Compressed, Encrypted: v.Encrypted, CreatedAt: ni.Time}
+			FormatVersion: v.FormatVersion, Compressed: v.Compressed, Encrypted: v.Encrypted, CreatedAt: ni.Time,
+			Adopted: true}
 		v.ChecksumStored = false
 	}
 	m.VerifiedAt = &now
 	if err := s.sink.WriteManifest(ctx, m); err != nil {
-		return v, fmt.Errorf("record verification: %w", translate(err))
+		// The check's outcome stands (read-only storage, a full disk): say
+		// it could not be recorded, and succeed by the outcome.
+		v.Warning = fmt.Sprintf("the check could not be recorded: %v", translate(err))
+		s.log.Warn("archive verified, not recorded", "file", name, "err", translate(err))
+		return v, nil
 	}
+	v.Recorded = true
 	s.log.Info("archive verified", "file", name, "keys", v.KeysCount, "sha256", v.SHA256)
 	return v, nil
 }

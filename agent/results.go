@@ -35,8 +35,13 @@ type BackupResult struct {
 	// FieldTTLKeys counts hashes whose fields carry expiry times.
 	FieldTTLKeys int64 `json:"field_ttl_keys,omitempty"`
 	// Server is the dumped server's kind and own version ("valkey 9.0.0").
-	Server   string `json:"server,omitempty"`
-	Verified bool   `json:"verified"`
+	Server string `json:"server,omitempty"`
+	// Suspect says why the new archive looks like a backup of an emptied or
+	// shrunken server (retention keeps it and counts it towards no rule);
+	// Warnings lists that and other things worth a look (an empty server).
+	Suspect  string   `json:"suspect,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Verified bool     `json:"verified"`
 	// ChecksumVerified: the stored object was read back and matched the
 	// SHA-256 written (backup.verify_after); Verified: it was also read end
 	// to end (for an encrypted archive, only with a configured identity).
@@ -59,6 +64,10 @@ type BackupInfo struct {
 	SHA256     string `json:"sha256,omitempty"`
 	Verified   bool   `json:"verified"`
 	VerifiedAt string `json:"verified_at,omitempty"`
+	// Suspect says why the archive looks like a backup of an emptied or
+	// shrunken server (see retention.Suspects); such archives are kept and
+	// count towards no retention rule.
+	Suspect string `json:"suspect,omitempty"`
 }
 
 // ListResult answers GET /api/backup/list and `redback list`.
@@ -126,7 +135,11 @@ type VerifyResult struct {
 	FormatVersion  int              `json:"format_version"`
 	Compressed     bool             `json:"compressed"`
 	Encrypted      bool             `json:"encrypted"`
-	Error          string           `json:"error,omitempty"`
+	// Recorded says the outcome was written to the archive's manifest;
+	// Warning says why not (read-only storage).
+	Recorded bool   `json:"recorded"`
+	Warning  string `json:"warning,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // PruneResult answers `redback prune`.
@@ -136,7 +149,10 @@ type PruneResult struct {
 	Keep    int      `json:"keep"`
 	Kept    []string `json:"kept"`
 	Deleted []string `json:"deleted"`
-	Error   string   `json:"error,omitempty"`
+	// Suspect names the archives kept because they look like backups of an
+	// emptied or shrunken server, with why.
+	Suspect map[string]string `json:"suspect,omitempty"`
+	Error   string            `json:"error,omitempty"`
 }
 
 // Errors callers test for (the API maps them to status codes, the command

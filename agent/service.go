@@ -24,6 +24,7 @@ import (
 
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/codec"
 	"github.com/redback-dev/redback/internal/pipe"
 	"github.com/redback-dev/redback/sinks"
@@ -219,6 +220,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		Source: map[string]string{
 			"redis_version": facts.RedisVersion, "role": facts.Role, "mode": facts.Mode,
 			"server": facts.Server.Kind, "server_version": facts.Server.Version,
+			"used_memory_dataset": strconv.FormatInt(facts.DatasetMemory, 10),
 		},
 	})
 	if err != nil {
@@ -245,6 +247,16 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	if len(st.RawKeys) > 0 {
 		res.RawKeys = st.RawKeys
+	}
+	if trailer.KeysCount == 0 {
+		res.Warnings = append(res.Warnings, "the server holds no keys (a FLUSHALL? a Redis URL pointing at the wrong server?): retention keeps the older archives")
+	}
+	if infos, lerr := s.sink.List(ctx); lerr == nil {
+		if why := retention.Suspects(retention.FromInfos(infos), s.suspectDrop())[name]; why != "" {
+			res.Suspect = why
+			res.Warnings = append(res.Warnings, "archive "+why+": retention keeps it and counts it towards no rule")
+			s.log.Warn("suspect backup", "file", name, "why", why)
+		}
 	}
 	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
 		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates,
@@ -364,8 +376,11 @@ func (s *Service) List(ctx context.Context) (ListResult, error) {
 		return ListResult{}, translate(err)
 	}
 	out := ListResult{Backups: make([]BackupInfo, 0, len(infos))}
+	suspects := retention.Suspects(retention.FromInfos(infos), s.suspectDrop())
 	for _, in := range infos {
-		out.Backups = append(out.Backups, s.info(in))
+		b := s.info(in)
+		b.Suspect = suspects[in.Name]
+		out.Backups = append(out.Backups, b)
 	}
 	return out, nil
 }
@@ -529,3 +544,6 @@ func (c *countingHash) Read(p []byte) (int, error) {
 func newCountingHash(r io.Reader) *countingHash { return &countingHash{r: r, h: sha256.New()} }
 
 func (c *countingHash) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// suspectDrop is the retention guard's threshold (retention.suspect_drop).
+func (s *Service) suspectDrop() float64 { return s.cfg.Retention.SuspectDrop }

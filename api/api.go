@@ -74,11 +74,46 @@ type Options struct {
 	ReadyMaxAge time.Duration
 	// TrustedProxies are peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// Failed codes: LoginMaxFailures per client within LoginWindow, and
-	// LoginDailyCap in 24 h from everyone (defaults 5, 5m, 100).
-	LoginMaxFailures int
-	LoginWindow      time.Duration
-	LoginDailyCap    int
+	// Failed codes: LoginMaxFailures per client within LoginWindow,
+	// LoginClientDailyCap per client in 24 h, and LoginDailyCap in 24 h from
+	// everyone (defaults 5, 5m, 20, 500; a client's daily cap at or above
+	// the global one becomes half of it). A client is an IPv4 address or an
+	// IPv6 /64. Only complete attempts count: a well-formed code that was
+	// checked and failed.
+	LoginMaxFailures    int
+	LoginWindow         time.Duration
+	LoginClientDailyCap int
+	LoginDailyCap       int
+	// StateFile keeps each admin's last accepted TOTP step across restarts
+	// (a code works once, even after a restart), and StateFile+".unlock"
+	// carries the requests of `redback totp unlock` (RequestUnlock). Empty:
+	// the steps are kept in memory, and the steps up to one ahead of the
+	// clock at start count as used (a code seen before a restart is never
+	// accepted after it; the first login may wait for the next code).
+	StateFile string
+	// MaxConns caps the connections of Listener (default 1000), of which a
+	// client that is no trusted proxy may hold MaxConnsPerClient (default
+	// 64); ReserveConns more (default 32) serve only /healthz, /readyz and
+	// /metrics, one request each, within HeaderTimeout.
+	MaxConns          int
+	MaxConnsPerClient int
+	ReserveConns      int
+	// MaxLogins caps the login requests in progress (their bodies being
+	// read or their codes checked): MaxLogins in all (default 128),
+	// MaxLoginsPerClient from one client (default 4). Probes and requests
+	// with a token are not counted.
+	MaxLogins          int
+	MaxLoginsPerClient int
+	// HeaderTimeout bounds the time to send a request's headers (default
+	// 10s; HTTPServer), BodyTimeout its body (default 10s), IdleTimeout a
+	// kept-alive connection between requests (default 60s).
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	IdleTimeout   time.Duration
+	// LogEvery: refused requests and failed logins are logged at most once
+	// per LogEvery for each kind of refusal, with the number left out
+	// (suppressed=N) on the next line (default 10s).
+	LogEvery time.Duration
 	// Identities decrypt encrypted archives for restores.
 	Identities []age.Identity
 	// Log receives the request errors and the audit log (records with
@@ -104,6 +139,12 @@ type Server struct {
 	limiter  *failureLimiter
 	proxies  []netip.Prefix
 	handler  http.Handler
+	// logins limits the login requests in progress.
+	logins *gate
+	// unlock watches StateFile+".unlock" (nil without a state file).
+	unlock *unlockWatcher
+	// sample thins out the log lines of refusals.
+	sample *sampler
 }
 
 // New checks the options and builds the API over one Service, the target
@@ -144,9 +185,25 @@ func NewTargets(targets []Target, jm *jobs.Manager, o Options) (*Server, error) 
 	if o.LoginWindow <= 0 {
 		o.LoginWindow = 5 * time.Minute
 	}
-	if o.LoginDailyCap <= 0 {
-		o.LoginDailyCap = 100
+	if o.LoginClientDailyCap <= 0 {
+		o.LoginClientDailyCap = max(20, o.LoginMaxFailures)
 	}
+	if o.LoginDailyCap <= 0 {
+		o.LoginDailyCap = 500
+	}
+	if o.LoginClientDailyCap >= o.LoginDailyCap {
+		// One client alone must not reach the cap of everyone.
+		o.LoginClientDailyCap = max(o.LoginMaxFailures, o.LoginDailyCap/2)
+	}
+	setDefault(&o.MaxConns, 1000)
+	setDefault(&o.MaxConnsPerClient, 64)
+	setDefault(&o.ReserveConns, 32)
+	setDefault(&o.MaxLogins, 128)
+	setDefault(&o.MaxLoginsPerClient, 4)
+	setDefault(&o.HeaderTimeout, 10*time.Second)
+	setDefault(&o.BodyTimeout, 10*time.Second)
+	setDefault(&o.IdleTimeout, 60*time.Second)
+	setDefault(&o.LogEvery, 10*time.Second)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -159,14 +216,32 @@ func NewTargets(targets []Target, jm *jobs.Manager, o Options) (*Server, error) 
 		opt:      o,
 		log:      o.Log,
 		audit:    o.Log.With("audit", true),
-		totp:     newTOTPVerifier(o.Admins, o.Now),
 		sessions: newSessions(o.TokenTTL, o.Now),
 		readers:  o.ReadTokens,
-		limiter:  newFailureLimiter(o.LoginMaxFailures, o.LoginWindow, o.LoginDailyCap, o.Now),
-		proxies:  o.TrustedProxies,
+		limiter: newFailureLimiter(limits{perClient: o.LoginMaxFailures, window: o.LoginWindow,
+			clientDaily: o.LoginClientDailyCap, daily: o.LoginDailyCap}, o.Now),
+		proxies: o.TrustedProxies,
+		logins:  newGate(o.MaxLogins, o.MaxLoginsPerClient),
+		sample:  newSampler(o.LogEvery, o.Now),
+	}
+	var err error
+	if s.totp, err = newTOTPVerifier(o.Admins, o.Now, o.StateFile); err != nil {
+		return nil, err
+	}
+	if o.StateFile != "" {
+		s.unlock = newUnlockWatcher(unlockPath(o.StateFile))
+	} else {
+		s.log.Warn("api: no state file: used TOTP codes are remembered in memory only; after a restart, logins wait for the next code")
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// setDefault sets *v to def when it is not positive.
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Handler returns the API's root handler (all routes, metrics included).

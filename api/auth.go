@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -106,18 +107,54 @@ func (s *Server) requireFreshCode(r *http.Request) error {
 	if code == "" {
 		return fmt.Errorf("%w: this call needs a fresh TOTP code in the %s header", errForbidden, freshCodeHeader)
 	}
+	invalid := fmt.Errorf("%w: the %s code is invalid or already used", errForbidden, freshCodeHeader)
 	ip := s.clientIP(r)
-	if wait := s.limiter.Begin(ip); wait > 0 {
+	if !isCode(code) { // never a code: not an attempt
+		s.audit.Warn("fresh code rejected", "admin", p.name, "remote", ip, "route", routeName(r), "why", "malformed")
+		return invalid
+	}
+	key := clientKey(ip)
+	if wait := s.admit(key, true); wait > 0 {
 		s.audit.Warn("fresh code refused: rate limited", "admin", p.name, "remote", ip)
 		return &limitedError{wait: wait}
 	}
-	_, ok = s.totp.Verify(code, p.name)
-	s.limiter.End(ip, ok)
+	_, ok, err := s.totp.Verify(code, p.name)
+	s.endAttempt(key, ok || err != nil)
+	if err != nil {
+		s.log.Error("cannot record a used TOTP code in api.state_file", "admin", p.name, "err", err)
+		return errStateWrite
+	}
 	if !ok {
 		s.audit.Warn("fresh code rejected", "admin", p.name, "remote", ip, "route", routeName(r))
-		return fmt.Errorf("%w: the %s code is invalid or already used", errForbidden, freshCodeHeader)
+		return invalid
 	}
 	return nil
+}
+
+// admit checks the failed-code limits for client key: with begin, it
+// admits an attempt (to be ended by endAttempt). When a limit refuses and
+// `redback totp unlock` has asked since, every failure is forgotten first.
+func (s *Server) admit(key string, begin bool) time.Duration {
+	check := s.limiter.Check
+	if begin {
+		check = s.limiter.Begin
+	}
+	wait := check(key)
+	if wait > 0 && s.unlock != nil && s.unlock.poll() {
+		s.limiter.Reset()
+		s.audit.Warn("logins unlocked: every failed code counted so far is forgotten (redback totp unlock)")
+		wait = check(key)
+	}
+	return wait
+}
+
+// endAttempt ends an attempt admitted by admit, and says so loudly when it
+// locked every login.
+func (s *Server) endAttempt(key string, ok bool) {
+	if s.limiter.End(key, ok) {
+		s.audit.Error("logins locked for everyone: too many failed codes in 24 hours; `redback totp unlock` lifts the lock",
+			"login_daily_cap", s.opt.LoginDailyCap)
+	}
 }
 
 // loginRequest is POST /api/auth/login's body.
@@ -131,25 +168,47 @@ type loginResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// login exchanges a TOTP code for a bearer token. The limits are checked
-// before the code; every failed code gets the same answer.
+// login exchanges a TOTP code for a bearer token. Only MaxLogins run at
+// once (MaxLoginsPerClient per client). A locked client is refused before
+// its body is read; the body must arrive within BodyTimeout. Only a well
+// formed code that was checked counts as an attempt: a body that never
+// arrives, or holds no six digits, is refused without counting. Every
+// failed code gets the same answer. The log lines of refusals are sampled.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	ip := s.clientIP(r)
-	if wait := s.limiter.Begin(ip); wait > 0 {
-		s.audit.Warn("login refused: rate limited", "remote", ip)
+	key := clientKey(ip)
+	if err := s.logins.enter(key); err != nil {
+		s.sample.log(s.audit, slog.LevelWarn, "login refused: too many in progress", "remote", ip)
+		return err
+	}
+	defer s.logins.leave(key)
+	if wait := s.admit(key, false); wait > 0 {
+		s.sample.log(s.audit, slog.LevelWarn, "login refused: rate limited", "remote", ip)
 		return &limitedError{wait: wait}
 	}
 	var req loginRequest
 	if err := decodeBody(w, r, &req); err != nil {
-		s.limiter.End(ip, false)
-		s.audit.Warn("login failed", "remote", ip, "why", "bad body")
+		s.sample.log(s.audit, slog.LevelWarn, "login failed", "remote", ip, "why", "bad body")
 		return err
 	}
-	name, ok := s.totp.Verify(req.Code, "")
-	s.limiter.End(ip, ok)
+	invalid := fmt.Errorf("%w: invalid code", errUnauthorized)
+	if !isCode(req.Code) {
+		s.sample.log(s.audit, slog.LevelWarn, "login failed", "remote", ip, "why", "malformed code")
+		return invalid
+	}
+	if wait := s.admit(key, true); wait > 0 {
+		s.sample.log(s.audit, slog.LevelWarn, "login refused: rate limited", "remote", ip)
+		return &limitedError{wait: wait}
+	}
+	name, ok, err := s.totp.Verify(req.Code, "")
+	s.endAttempt(key, ok || err != nil)
+	if err != nil {
+		s.log.Error("cannot record a used TOTP code in api.state_file", "admin", name, "err", err)
+		return errStateWrite
+	}
 	if !ok {
-		s.audit.Warn("login failed", "remote", ip)
-		return fmt.Errorf("%w: invalid code", errUnauthorized)
+		s.sample.log(s.audit, slog.LevelWarn, "login failed", "remote", ip)
+		return invalid
 	}
 	tok, exp, err := s.sessions.Issue(name)
 	if err != nil {

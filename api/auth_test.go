@@ -61,7 +61,10 @@ func TestLoginCodeWorksOnce(t *testing.T) {
 }
 
 func TestConcurrentReplayGivesOneToken(t *testing.T) {
-	h := newHarness(t, func(_ *config.Config, o *Options) { o.LoginMaxFailures = 100 })
+	h := newHarness(t, func(_ *config.Config, o *Options) {
+		o.LoginMaxFailures, o.LoginClientDailyCap = 100, 100
+		o.MaxLoginsPerClient = 64 // all at once from one client
+	})
 	code := h.code(secretAdmin, 0)
 	const n = 32
 	var wg sync.WaitGroup

@@ -115,7 +115,7 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, publicList(r, res))
 	return nil
 }
 
@@ -128,6 +128,7 @@ func (s *Server) backupStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	res.Storage = publicStorage(r, res.Storage)
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

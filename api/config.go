@@ -24,14 +24,20 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 // caller.
 func OptionsFromConfig(c config.API) (Options, error) {
 	o := Options{
-		TokenTTL:         c.TokenTTL,
-		ReadyMaxAge:      c.ReadyMaxAge,
-		LoginMaxFailures: c.LoginMaxFailures,
-		LoginWindow:      c.LoginWindow,
-		LoginDailyCap:    c.LoginDailyCap,
+		TokenTTL:            c.TokenTTL,
+		ReadyMaxAge:         c.ReadyMaxAge,
+		LoginMaxFailures:    c.LoginMaxFailures,
+		LoginWindow:         c.LoginWindow,
+		LoginClientDailyCap: c.LoginClientDailyCap,
+		LoginDailyCap:       c.LoginDailyCap,
+		StateFile:           c.StateFile,
+		MaxConns:            c.MaxConnections,
+		HeaderTimeout:       c.HeaderTimeout,
+		BodyTimeout:         c.BodyTimeout,
 	}
-	if c.TokenTTL < 0 || c.ReadyMaxAge < 0 || c.LoginWindow < 0 || c.LoginMaxFailures < 0 || c.LoginDailyCap < 0 {
-		return o, errors.New("api: token_ttl, ready_max_age, login_* must not be negative")
+	if c.TokenTTL < 0 || c.ReadyMaxAge < 0 || c.LoginWindow < 0 || c.LoginMaxFailures < 0 || c.LoginDailyCap < 0 ||
+		c.LoginClientDailyCap < 0 || c.MaxConnections < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 {
+		return o, errors.New("api: token_ttl, ready_max_age, login_*, max_connections and *_timeout must not be negative")
 	}
 	var errs []error
 	main, err := secretFrom("api.totp_secret", c.TOTPSecret, c.TOTPSecretFile)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -24,14 +25,26 @@ var (
 	errNotFound     = errors.New("not found")
 	errTooLarge     = errors.New("request body too large")
 	errUnavailable  = errors.New("unavailable")
+	// errTimeout: the request's body did not arrive within BodyTimeout.
+	errTimeout = errors.New("request timeout")
 	// errRangeNotSatisfiable: a download's Range lies beyond the archive.
 	errRangeNotSatisfiable = errors.New("range not satisfiable")
 )
 
-// limitedError is a request refused by a rate limit.
-type limitedError struct{ wait time.Duration }
+// limitedError is a request refused by a limit, to retry after wait: by
+// default the failed-code limits (429).
+type limitedError struct {
+	wait time.Duration
+	// status is the answer's status (0: 429).
+	status int
+	// msg is the answer's message ("": too many failed codes).
+	msg string
+}
 
 func (e *limitedError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
 	return "too many failed codes: try again later"
 }
 
@@ -41,7 +54,12 @@ func statusOf(err error) int {
 	var lim *limitedError
 	switch {
 	case errors.As(err, &lim):
+		if lim.status != 0 {
+			return lim.status
+		}
 		return http.StatusTooManyRequests
+	case errors.Is(err, errTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, errRangeNotSatisfiable):
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, errTooLarge):
@@ -77,9 +95,14 @@ type errorBody struct {
 // quote, bracket or the start of the text ("redis://h/0" is not one).
 var absPath = regexp.MustCompile(`(^|[\s"'(\[=])(/[^\s"'()\[\],;]*)`)
 
+// apiPath matches the API's own routes, which messages name as hints
+// ("POST /api/auth/login gives one") and which are no file paths.
+var apiPath = regexp.MustCompile(`^/(api/[a-z]+(/[a-z]+)?|healthz|readyz|metrics)$`)
+
 // publicMessage is the text of err that a client may see: its message with
-// anything that looks like a file system path replaced. The errors of the
-// packages below already hold no secret and no path; this is the backstop.
+// anything that looks like a file system path replaced (the API's own
+// routes excepted). The errors of the packages below already hold no
+// secret and no path; this is the backstop.
 func publicMessage(err error) string {
 	var lim *limitedError
 	if errors.As(err, &lim) {
@@ -87,6 +110,9 @@ func publicMessage(err error) string {
 	}
 	return absPath.ReplaceAllStringFunc(err.Error(), func(m string) string {
 		i := strings.IndexByte(m, '/')
+		if apiPath.MatchString(strings.TrimSuffix(m[i:], ":")) {
+			return m
+		}
 		tail := ""
 		if strings.HasSuffix(m, ":") { // "open /x/y: denied" keeps its colon
 			tail = ":"
@@ -114,7 +140,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch {
 	case code == http.StatusServiceUnavailable:
-		s.log.Warn("request refused", "route", routeName(r), "status", code, "err", err)
+		// Floods cause these (busy connections, logins): sampled.
+		s.sample.log(s.log, slog.LevelWarn, "request refused", "route", routeName(r), "status", code, "err", err)
 	case code >= 500:
 		s.log.Error("request failed", "route", routeName(r), "status", code, "err", err)
 	}

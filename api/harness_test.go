@@ -89,6 +89,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		Admins:     []Admin{{Name: "admin", Secret: secretAdmin}, {Name: "bob", Secret: secretBob}},
 		ReadTokens: []ReadToken{mustReadToken(t, "monitor", readToken)},
 		Now:        h.clock.Now,
+		StateFile:  filepath.Join(t.TempDir(), "api-state.json"),
 	}
 	for _, f := range opts {
 		f(&cfg, &o)

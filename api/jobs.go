@@ -99,7 +99,7 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) error {
 		Target:    snap.Slot,
 		Status:    snap.Status,
 		Progress:  snap.Progress,
-		Result:    snap.Result,
+		Result:    publicResult(r, snap.Result),
 		StartedAt: snap.StartedAt.UTC().Format(time.RFC3339),
 	}
 	if snap.Err != nil {

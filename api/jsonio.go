@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -26,18 +28,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // decodeBody decodes the request body into dst (a pointer to a struct with
-// json tags) strictly: at most maxBody bytes; one JSON object and nothing
+// json tags) strictly: at most maxBody bytes, within BodyTimeout (a 408
+// after it); one JSON object and nothing
 // after it; only the struct's field names, spelled exactly, each once; the
 // right types. An empty body leaves dst as it is.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return errTooLarge
+		case errors.As(err, &ne) && ne.Timeout():
+			return fmt.Errorf("%w: the body did not arrive in time", errTimeout)
 		}
 		return badRequest("cannot read the body")
 	}
+	bodyRead(r)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -97,6 +98,11 @@ func (s *Server) audited(next http.Handler) http.Handler {
 		}
 		if id := rec.Header().Get(jobHeader); id != "" {
 			attrs = append(attrs, "job", id)
+		}
+		if code >= 400 && who.name == "" {
+			// Anyone can cause these at will: sampled.
+			s.sample.log(s.audit, slog.LevelWarn, "api request refused", attrs...)
+			return
 		}
 		if code >= 400 {
 			s.audit.Warn("api request refused", attrs...)

@@ -51,7 +51,7 @@ func (s *Server) routes() http.Handler {
 	r.MethodNotAllowedHandler = instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
 	}))
-	return s.recoverer(r)
+	return s.front(s.recoverer(r))
 }
 
 // routeName is the name of the route r matched ("" when none).

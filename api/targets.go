@@ -77,7 +77,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			v.Error = publicMessage(err)
 		} else {
-			v.Storage, v.TotalBackups = st.Storage, st.TotalBackups
+			v.Storage, v.TotalBackups = publicStorage(r, st.Storage), st.TotalBackups
 			if l := st.LatestBackup; l != nil {
 				v.LatestBackup = &backupRef{Filename: l.Filename, CreatedAt: l.CreatedAt}
 			}

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/base32"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -62,26 +64,68 @@ func isCode(s string) bool {
 // totpVerifier checks codes and remembers, per admin, the last time step
 // it accepted: a code is accepted once, and no code of an earlier or equal
 // step after it. One lock covers the check and the record, so of two
-// concurrent requests with one code exactly one succeeds.
+// concurrent requests with one code exactly one succeeds. With a state
+// file the record is written there before a code is reported accepted, so
+// a restart forgets nothing; without one, the steps up to one ahead of the
+// clock at start count as used (no code that the previous process might
+// have accepted is accepted again).
 type totpVerifier struct {
 	admins []Admin
 	now    func() time.Time
+	// stateFile, when set, is where last is persisted.
+	stateFile string
 
 	mu   sync.Mutex
 	last map[string]int64 // admin name -> last accepted step
 }
 
-func newTOTPVerifier(admins []Admin, now func() time.Time) *totpVerifier {
-	return &totpVerifier{admins: admins, now: now, last: map[string]int64{}}
+// errStateWrite is a valid code that could not be recorded in the state
+// file: refused, since a restart could otherwise accept it again.
+var errStateWrite = fmt.Errorf("%w: the code cannot be recorded as used, so it is refused (see the server log)", errUnavailable)
+
+func newTOTPVerifier(admins []Admin, now func() time.Time, stateFile string) (*totpVerifier, error) {
+	v := &totpVerifier{admins: admins, now: now, stateFile: stateFile, last: map[string]int64{}}
+	if stateFile == "" {
+		start := now().Unix()/totpPeriod + totpSkew
+		for _, a := range admins {
+			v.last[a.Name] = start
+		}
+		return v, nil
+	}
+	st, err := loadState(stateFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range admins {
+		if step, ok := st.LastStep[a.Name]; ok {
+			v.last[a.Name] = step
+		}
+	}
+	// Write it back now: a state file that cannot be written stops the
+	// API at start, not at the first login.
+	if err := v.saveLocked(); err != nil {
+		return nil, fmt.Errorf("api.state_file %s: %w", stateFile, err)
+	}
+	return v, nil
+}
+
+// saveLocked writes the last steps to the state file (v.mu held).
+func (v *totpVerifier) saveLocked() error {
+	if v.stateFile == "" {
+		return nil
+	}
+	return saveState(v.stateFile, apiState{LastStep: maps.Clone(v.last)})
 }
 
 // Verify returns the admin whose secret gives code at a time step within
 // one step of now that is newer than that admin's last accepted step, and
 // records the step. When only is not empty, only that admin's secret is
-// tried (a fresh code for an action must be the token owner's).
-func (v *totpVerifier) Verify(code, only string) (string, bool) {
+// tried (a fresh code for an action must be the token owner's). err is set
+// when the code was right but could not be recorded (errStateWrite,
+// wrapping the cause): the caller refuses it.
+func (v *totpVerifier) Verify(code, only string) (name string, ok bool, err error) {
 	if !isCode(code) {
-		return "", false
+		return "", false, nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -99,10 +143,14 @@ func (v *totpVerifier) Verify(code, only string) (string, bool) {
 				Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
 			})
 			if err == nil && ok {
+				// Used from now on, whether or not the file takes it.
 				v.last[a.Name] = step
-				return a.Name, true
+				if err := v.saveLocked(); err != nil {
+					return a.Name, false, fmt.Errorf("%w: %w", errStateWrite, err)
+				}
+				return a.Name, true, nil
 			}
 		}
 	}
-	return "", false
+	return "", false, nil
 }

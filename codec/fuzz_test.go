@@ -57,6 +57,21 @@ func fuzzReader(t *testing.T, data []byte) {
 			if size > len(data) {
 				t.Fatalf("chunk larger than the input")
 			}
+			if c.FieldExpire != nil && (c.Type != TypeHash || len(c.FieldExpire) != len(c.Items)/2) {
+				t.Fatalf("%v chunk of %d items with %d field expiries", c.Type, len(c.Items), len(c.FieldExpire))
+			}
+			if (c.Raw != nil) != (c.Type == TypeRaw) {
+				t.Fatalf("%v chunk with Raw %v", c.Type, c.Raw)
+			}
+			if c.Stream != nil {
+				n := 0
+				for _, g := range c.Stream.Groups {
+					n += len(g.Consumers) + len(g.Pending)
+				}
+				if n > len(data)/4 {
+					t.Fatalf("%d consumers and pending entries from %d bytes", n, len(data))
+				}
+			}
 			r.Release(c)
 		}
 	}

@@ -532,6 +532,9 @@ func TestReaderV2Compat(t *testing.T) {
 // TestFieldExpireNoAllocs: a hash without field expiries costs no more
 // than before, and one with them reuses released buffers.
 func TestFieldExpireNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts do not hold under the race detector")
+	}
 	var buf bytes.Buffer
 	w := NewWriter(&buf, Header{})
 	for k := 0; k < 200; k++ {
@@ -555,6 +558,7 @@ func TestFieldExpireNoAllocs(t *testing.T) {
 	}
 	read()
 	allocs := testing.AllocsPerRun(5, read)
+	t.Logf("%v allocations reading 2000 chunks", allocs)
 	// The reader, its buffers and a handful of chunks: far fewer than the
 	// 2000 chunks the archive gives.
 	if allocs > 200 {

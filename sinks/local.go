@@ -30,9 +30,11 @@ var errNotRegular = fmt.Errorf("not a regular file: %w", fs.ErrNotExist)
 // process (used only where hard links are unsupported).
 var renameMu sync.Mutex
 
-// staleAge is how old an abandoned temporary file must be before Open
-// removes it.
-const staleAge = 24 * time.Hour
+// staleAge is how long an abandoned temporary file must have gone unwritten
+// before Open or Create removes it. A live backup writes its temporary file
+// all along, and one that stalls fails long before (its Redis reads time
+// out), so a quarter of an hour without a write means its writer is gone.
+const staleAge = 15 * time.Minute
 
 // tmpRE matches the temporary files fileblob creates next to archives and
 // manifests (name + "." + hex nanoseconds + ".tmp").
@@ -71,6 +73,11 @@ func openLocal(path, desc string) (*Sink, error) {
 	}
 	if !fi.IsDir() {
 		return nil, errors.New("open storage folder: not a directory")
+	}
+	// The folder itself may be a symbolic link (backups -> /mnt/disk/...):
+	// resolve it once, here. Links inside it stay refused.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("open storage folder: %s", cleanDetail(err, abs))
 	}
 	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
 		NoTempDir:   true,

@@ -85,6 +85,10 @@ type Manifest struct {
 	CompletedAt   time.Time         `json:"completed_at"`
 	VerifiedAt    *time.Time        `json:"verified_at,omitempty"`
 	Source        map[string]string `json:"source,omitempty"`
+	// Adopted marks a manifest that verify wrote for an archive copied in
+	// by hand: it records the check, and retention still treats the archive
+	// as copied in (never pruned, counted by no rule).
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 // Open opens the sink that spec names:

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +62,11 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	if exists {
 		return nil, newError("create", name, ErrExists)
 	}
+	if s.local != nil {
+		// The debris of killed backups goes at the next one's start.
+		s.local.removeStale(s.local.dir)
+		s.local.removeStale(s.local.path(strings.TrimSuffix(manifestDir, "/")))
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, cancel: cancel, hash: sha256.New()}
 	opts := &blob.WriterOptions{
@@ -102,6 +109,11 @@ func (s *Sink) beforeWrite(lf *localFile, archive bool) func(func(any) bool) err
 			var f *os.File
 			if as(&f) {
 				lf.f = f
+				// fileblob creates it 0666 & umask: archives hold every
+				// key, readable by their owner only from the first byte.
+				if err := f.Chmod(0o600); err != nil {
+					return err
+				}
 			}
 		}
 		if archive && s.archiveOpt != nil {
@@ -195,6 +207,12 @@ func (w *Writer) Commit(m Manifest) (Manifest, error) {
 		m.CompletedAt = time.Now().UTC().Truncate(time.Millisecond)
 	}
 	if err := w.s.putManifest(w.ctx, m); err != nil {
+		// Archive and manifest commit as one step for readers: an archive
+		// without its manifest would stay listed, unprunable, and be taken
+		// for one copied in by hand. Roll the archive back.
+		if derr := w.s.bucket.Delete(context.WithoutCancel(w.ctx), w.s.archiveKey(w.name)); derr != nil {
+			return m, fmt.Errorf("%w (and the archive could not be removed: %s)", err, cleanDetail(derr, w.s.root()))
+		}
 		return m, err
 	}
 	return m, nil

@@ -1,18 +1,26 @@
 // Package config loads agent.yaml: strictly (an unknown or repeated key is
 // an error that names its line), with ${VAR} and ${VAR:-default} expanded
-// from the environment, then the environment variables and command-line
-// flags that override it.
+// from the environment inside the parsed values (never as YAML text, and
+// never echoed in an error), then the environment variables and
+// command-line flags that override it.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Config is the whole of agent.yaml.
@@ -35,6 +43,9 @@ type Config struct {
 	// redisURLLine is the line of the top-level redis.url in the file
 	// (0 when it is not written there).
 	redisURLLine int
+	// envValues are the values that ${VAR} took from the environment: no
+	// error message may show them.
+	envValues []string
 }
 
 // Redis says which server to back up.
@@ -123,6 +134,11 @@ type Retention struct {
 	KeepYearly  int `yaml:"keep_yearly"`
 	// KeepWithin keeps every archive younger than this.
 	KeepWithin time.Duration `yaml:"keep_within"`
+	// SuspectDrop: an archive whose key count or size is below (1 -
+	// SuspectDrop) of the previous good archive's, or that has 0 keys after
+	// one that had some, is suspect: kept, flagged, and counted towards no
+	// rule (0: 0.5; 1 turns the guard off).
+	SuspectDrop float64 `yaml:"suspect_drop"`
 }
 
 // Notify says whom to tell about scheduled backups. Secrets here (webhook
@@ -208,11 +224,31 @@ type API struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// LoginMaxFailures failed codes per client within LoginWindow lock that
 	// client out until the window has passed (defaults 5 and 5m);
-	// LoginDailyCap failures in 24 hours from all clients together lock
-	// every login (default 100).
-	LoginMaxFailures int           `yaml:"login_max_failures"`
-	LoginWindow      time.Duration `yaml:"login_window"`
-	LoginDailyCap    int           `yaml:"login_daily_cap"`
+	// LoginClientDailyCap failures in 24 hours lock one client for the
+	// rest of the day (default 20); LoginDailyCap failures in 24 hours
+	// from all clients together lock every login (default 500) until
+	// `redback totp unlock` or the day has passed. A client is an IPv4
+	// address or an IPv6 /64.
+	LoginMaxFailures    int           `yaml:"login_max_failures"`
+	LoginWindow         time.Duration `yaml:"login_window"`
+	LoginClientDailyCap int           `yaml:"login_client_daily_cap"`
+	LoginDailyCap       int           `yaml:"login_daily_cap"`
+	// StateFile is where the API keeps what must outlive a restart: each
+	// admin's last accepted TOTP time step (a code works once, even across
+	// a restart) and the unlock requests of `redback totp unlock` (in
+	// StateFile + ".unlock"). Default: .redback/api-state.json in the
+	// (first target's) storage folder; with bucket storage and no
+	// state_file the API keeps it in memory and refuses the codes current
+	// when it starts.
+	StateFile string `yaml:"state_file"`
+	// MaxConnections caps the open connections (default 1000; a client,
+	// an IPv4 address or IPv6 /64 that is no trusted proxy, may hold 64 of
+	// them); 32 more are kept for /healthz, /readyz and /metrics.
+	MaxConnections int `yaml:"max_connections"`
+	// HeaderTimeout and BodyTimeout bound the time a client may take to
+	// send a request's headers and its body (defaults 10s and 10s).
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	BodyTimeout   time.Duration `yaml:"body_timeout"`
 	// ShutdownTimeout is how long a running backup or restore may go on
 	// after SIGTERM before it is cancelled (default 5m).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -224,7 +260,8 @@ type API struct {
 // defaultAPI is the API section's defaults.
 func defaultAPI() API {
 	return API{Listen: "127.0.0.1:8080", TokenTTL: 15 * time.Minute, LoginMaxFailures: 5,
-		LoginWindow: 5 * time.Minute, LoginDailyCap: 100, ShutdownTimeout: 5 * time.Minute}
+		LoginWindow: 5 * time.Minute, LoginClientDailyCap: 20, LoginDailyCap: 500, ShutdownTimeout: 5 * time.Minute,
+		MaxConnections: 1000, HeaderTimeout: 10 * time.Second, BodyTimeout: 10 * time.Second}
 }
 
 // APIAdmin is one administrator of the API.
@@ -269,67 +306,204 @@ type Getenv func(string) (string, bool)
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// Expand replaces ${VAR} and ${VAR:-default} in s, except on comment lines
-// (whose first non-blank character is '#'). A ${VAR} whose variable is
-// unset is an error (so a typo does not become an empty value);
-// ${VAR:-default} takes the default when VAR is unset or empty. "$$" is a
-// literal "$".
+// Expand replaces ${VAR} and ${VAR:-default} in one value s. A ${VAR}
+// whose variable is unset is an error (so a typo does not become an empty
+// value); ${VAR:-default} takes the default when VAR is unset or empty.
+// "$$" is a literal "$". The error names the variable, never a value.
 func Expand(s string, env Getenv) (string, error) {
-	lines := strings.SplitAfter(s, "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "#") {
-			continue
-		}
-		e, err := expandLine(l, env)
-		if err != nil {
-			return "", err
-		}
-		lines[i] = e
-	}
-	return strings.Join(lines, ""), nil
+	out, _, err := expandValue(s, env)
+	return out, err
 }
 
-func expandLine(s string, env Getenv) (string, error) {
-	var missing []string
+// expandValue is Expand that also returns the values taken from the
+// environment (to keep them out of error messages).
+func expandValue(s string, env Getenv) (string, []string, error) {
+	var missing string
+	var used []string
 	const dollar = "\x00dollar\x00"
 	s = strings.ReplaceAll(s, "$$", dollar)
 	out := varRef.ReplaceAllStringFunc(s, func(m string) string {
 		sub := varRef.FindStringSubmatch(m)
 		v, ok := env(sub[1])
-		if sub[2] != "" {
-			if !ok || v == "" {
-				return sub[3]
-			}
-			return v
+		if sub[2] != "" && (!ok || v == "") {
+			return sub[3]
 		}
-		if !ok {
-			missing = append(missing, sub[1])
+		if !ok && missing == "" {
+			missing = sub[1]
 		}
+		used = append(used, v)
 		return v
 	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} for an optional one)", missing[0], missing[0])
+	if missing != "" {
+		return "", nil, fmt.Errorf("environment variable %s is not set (write ${%s:-default} for an optional one)", missing, missing)
 	}
-	return strings.ReplaceAll(out, dollar, "$"), nil
+	return strings.ReplaceAll(out, dollar, "$"), used, nil
 }
 
-// Parse decodes YAML text (after expanding variables) over the defaults.
-func Parse(data []byte, env Getenv) (Config, error) {
-	text, err := Expand(string(data), env)
-	if err != nil {
-		return Config{}, err
+// expander expands the variables of a parsed file in its scalar values (never
+// in keys or comments), so that a value from the environment is never YAML
+// text: a quote or a colon in it is just a character. Each node keeps its
+// token, which holds the file's own text: error excerpts and messages that
+// quote a token show "${VAR}", not the value. secrets collects the values
+// taken from the environment, scrubbed from every error Parse returns.
+type expander struct {
+	env     Getenv
+	secrets []string
+	errs    []error
+}
+
+// node expands the scalars under n and returns n, or the node that replaces
+// it (a plain scalar whose expansion reads as a number, a boolean or null
+// becomes one, as if its text had been written there).
+func (e *expander) node(n ast.Node) ast.Node {
+	switch n := n.(type) {
+	case *ast.DocumentNode:
+		if n.Body != nil {
+			n.Body = e.node(n.Body)
+		}
+	case *ast.MappingNode:
+		for _, v := range n.Values {
+			e.node(v)
+		}
+	case *ast.MappingValueNode:
+		if n.Value != nil {
+			n.Value = e.node(n.Value)
+		}
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			nv := e.node(v)
+			if i < len(n.Entries) && n.Entries[i] != nil && n.Entries[i].Value == v {
+				n.Entries[i].Value = nv
+			}
+			n.Values[i] = nv
+		}
+	case *ast.AnchorNode:
+		if n.Value != nil {
+			n.Value = e.node(n.Value)
+		}
+	case *ast.TagNode:
+		if s, ok := n.Value.(*ast.StringNode); ok {
+			e.expandString(s) // a tag decides the type
+		} else if n.Value != nil {
+			n.Value = e.node(n.Value)
+		}
+	case *ast.LiteralNode:
+		if n.Value != nil {
+			e.expandString(n.Value)
+		}
+	case *ast.StringNode:
+		if !e.expandString(n) || n.Token == nil || n.Token.Type != token.StringType {
+			return n
+		}
+		return retype(n)
 	}
+	return n
+}
+
+// expandString expands s's value in place and reports whether it held a
+// variable.
+func (e *expander) expandString(s *ast.StringNode) bool {
+	if !strings.Contains(s.Value, "$") {
+		return false
+	}
+	out, used, err := expandValue(s.Value, e.env)
+	if err != nil {
+		if s.Token != nil {
+			err = fmt.Errorf("line %d: %w", s.Token.Position.Line, err)
+		}
+		e.errs = append(e.errs, err)
+		return false
+	}
+	changed := out != s.Value
+	s.Value = out
+	e.secrets = append(e.secrets, used...)
+	return changed
+}
+
+// retype turns an expanded plain scalar into the node its text would have
+// given (a number, a boolean, null), keeping the original token.
+func retype(s *ast.StringNode) ast.Node {
+	tk := token.New(s.Value, s.Value, s.Token.Position)
+	var out ast.Node
+	switch tk.Type {
+	case token.BoolType:
+		b := ast.Bool(tk)
+		b.BaseNode, b.Token = s.BaseNode, s.Token
+		out = b
+	case token.NullType:
+		v := ast.Null(tk)
+		v.BaseNode, v.Token = s.BaseNode, s.Token
+		out = v
+	case token.IntegerType, token.BinaryIntegerType, token.OctetIntegerType, token.HexIntegerType:
+		v := ast.Integer(tk)
+		v.BaseNode, v.Token = s.BaseNode, s.Token
+		out = v
+	case token.FloatType:
+		v := ast.Float(tk)
+		v.BaseNode, v.Token = s.BaseNode, s.Token
+		out = v
+	default:
+		return s
+	}
+	return out
+}
+
+// scrub replaces every value taken from the environment in msg by "<from
+// the environment>". Values shorter than 4 bytes are left (they would
+// match too much; no secret is that short).
+func (e *expander) scrub(msg string) string {
+	vals := slices.Clone(e.secrets)
+	// Longest first, so that a value inside another one does not leave a part.
+	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range vals {
+		if len(v) < 4 {
+			continue
+		}
+		const hidden = "<from the environment>"
+		msg = strings.ReplaceAll(msg, v, hidden)
+		if q := strconv.Quote(v); len(q) > 2 {
+			msg = strings.ReplaceAll(msg, q[1:len(q)-1], hidden)
+		}
+	}
+	return msg
+}
+
+// Parse decodes YAML text over the defaults, expanding variables in its
+// values. Errors name their line; none holds a value from the environment.
+func Parse(data []byte, env Getenv) (Config, error) {
 	c := Default()
-	if strings.TrimSpace(text) == "" {
+	if strings.TrimSpace(string(data)) == "" {
 		return c, nil
 	}
-	if err := yaml.UnmarshalWithOptions([]byte(text), &c, yaml.Strict()); err != nil {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
 		return Config{}, errors.New(yaml.FormatError(err, false, true))
 	}
-	if len(c.TargetSpecs) > 0 {
-		c.locateTargets([]byte(text))
+	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		return c, nil
 	}
+	x := &expander{env: env}
+	body := x.node(f.Docs[0].Body)
+	if len(x.errs) > 0 {
+		return Config{}, errors.New(x.scrub(errors.Join(x.errs...).Error()))
+	}
+	if err := yaml.NodeToValue(body, &c, yaml.Strict()); err != nil {
+		return Config{}, errors.New(x.scrub(yaml.FormatError(err, false, true)))
+	}
+	if len(c.TargetSpecs) > 0 {
+		c.locateTargets(f)
+	}
+	c.envValues = x.secrets
 	return c, c.Validate()
+}
+
+// scrubbed returns err with every value that came from the environment
+// replaced (see expander.scrub); nil stays nil.
+func (c Config) scrubbed(err error) error {
+	if err == nil || len(c.envValues) == 0 {
+		return err
+	}
+	return errors.New((&expander{secrets: c.envValues}).scrub(err.Error()))
 }
 
 // Load reads the file at path (see Parse), then applies the environment
@@ -362,14 +536,54 @@ func Load(path string, env Getenv) (Config, error) {
 	if v, ok := env("REDBACK_LISTEN"); ok && v != "" {
 		c.API.Listen = v
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if c.API.StateFile == "" {
+		c.API.StateFile = c.defaultStateFile()
+	}
+	return c, nil
+}
+
+// stateFileName is the API's state file in a storage folder: beside the
+// manifests, where the sinks ignore it.
+const stateFileName = ".redback/api-state.json"
+
+// defaultStateFile is api.state_file when agent.yaml does not set it: in
+// the storage folder of the first target, "" when that is a bucket.
+func (c Config) defaultStateFile() string {
+	storage := c.Storage
+	if len(c.TargetSpecs) > 0 {
+		ts, err := c.Targets()
+		if err != nil || len(ts) == 0 {
+			return ""
+		}
+		storage = ts[0].Config.Storage
+	}
+	dir := localFolder(storage)
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, filepath.FromSlash(stateFileName))
+}
+
+// localFolder is the folder a storage location names ("" for a bucket).
+func localFolder(storage string) string {
+	if !strings.Contains(storage, "://") {
+		return storage
+	}
+	u, err := url.Parse(storage)
+	if err != nil || !strings.EqualFold(u.Scheme, "file") || u.Path == "" {
+		return ""
+	}
+	return filepath.FromSlash(u.Path)
 }
 
 // Validate checks values that decode but make no sense. With targets it
 // checks every resolved target as well (see Targets).
 func (c Config) Validate() error {
 	if err := c.validateOne(); err != nil || len(c.TargetSpecs) == 0 {
-		return err
+		return c.scrubbed(err)
 	}
 	_, err := c.Targets()
 	return err

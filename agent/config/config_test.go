@@ -29,9 +29,15 @@ func TestGoodAndBadFiles(t *testing.T) {
 		"targets-unknown-key.bad.yml":        `[5:7] unknown field "keep_lst"`,
 		"targets-no-url.bad.yml":             `targets[0] (a): redis.url: empty`,
 		"targets-bad-override.bad.yml":       `targets[1] (b): backup.gzip_level: 12 is not in -2..9`,
+		// Without the environment of TestSecretsFromTheEnvironmentStayOutOfErrors.
+		"env-secret-type.bad.yml":        `line 4: environment variable REDBACK_TEST_PASSWORD is not set`,
+		"env-secret-validate.bad.yml":    `line 3: environment variable REDBACK_TEST_PASSWORD is not set`,
+		"env-secret-duration.bad.yml":    `line 3: environment variable REDBACK_TEST_TOTP is not set`,
+		"env-secret-target.bad.yml":      `line 5: environment variable REDBACK_TEST_PASSWORD is not set`,
+		"env-secret-unknown-key.bad.yml": `line 4: environment variable REDBACK_TEST_PASSWORD is not set`,
 	}
 	files, _ := filepath.Glob("testdata/*.yml")
-	if len(files) < 18 {
+	if len(files) < 23 {
 		t.Fatalf("only %d test files", len(files))
 	}
 	for _, f := range files {
@@ -222,5 +228,85 @@ func TestStoragePrefixes(t *testing.T) {
 	}
 	if storageKey("s3://b/p?endpoint=http://one") == storageKey("s3://b/p?endpoint=http://two") {
 		t.Error("two endpoints are one location")
+	}
+}
+
+// Secret-looking values for the environment: a Redis password with the
+// characters that broke text expansion (quotes, a colon and blank, a
+// hash), and a TOTP secret.
+const (
+	testPassword = `pa"ss: w#rd'"x`
+	testTOTP     = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+)
+
+func secretEnv() Getenv {
+	return env(map[string]string{"REDBACK_TEST_PASSWORD": testPassword, "REDBACK_TEST_TOTP": testTOTP})
+}
+
+// TestSecretsFromTheEnvironmentStayOutOfErrors: whatever goes wrong in a
+// file (a type, a check, a duration, a target, an unknown key), the error
+// names the line and shows the file's ${VAR}, never the value the
+// environment gave (nor its quoted form).
+func TestSecretsFromTheEnvironmentStayOutOfErrors(t *testing.T) {
+	for file, want := range map[string]string{
+		"env-secret-type.bad.yml":        `[8:13] cannot unmarshal string into Go struct field`,
+		"env-secret-validate.bad.yml":    `restore.ttl:`,
+		"env-secret-duration.bad.yml":    `invalid duration "<from the environment>"`,
+		"env-secret-target.bad.yml":      `[6:23] cannot unmarshal string`,
+		"env-secret-unknown-key.bad.yml": `[5:3] unknown field "pasword"`,
+	} {
+		_, err := Load(filepath.Join("testdata", file), secretEnv())
+		if err == nil {
+			t.Errorf("%s: loaded", file)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, want) {
+			t.Errorf("%s: error %q, want one containing %q", file, msg, want)
+		}
+		for _, secret := range []string{testPassword, testTOTP, "w#rd", `pa\"ss`, "PK3PXP"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("%s: the error shows a value from the environment (%q):\n%s", file, secret, msg)
+			}
+		}
+		if strings.Contains(file, "type") && !strings.Contains(msg, "${REDBACK_TEST_PASSWORD}") {
+			t.Errorf("%s: the excerpt should show the file's own text:\n%s", file, msg)
+		}
+	}
+}
+
+// TestValuesWithQuotesExpand: a value with quotes, colons and hashes is
+// taken as it is, in double-quoted, single-quoted and plain scalars and in
+// flow mappings; a plain ${VAR} that reads as a number or a boolean is one.
+func TestValuesWithQuotesExpand(t *testing.T) {
+	yml := "redis:\n  url: \"redis://:${REDBACK_TEST_PASSWORD}@h:1/0\"\n" +
+		"api:\n  totp_secret: '${REDBACK_TEST_PASSWORD}'\n  listen: ${LISTEN:-127.0.0.1:9}\n" +
+		"  admins: [{name: ops, totp_secret: \"${REDBACK_TEST_TOTP}\"}]\n" +
+		"notify:\n  email:\n    password: ${REDBACK_TEST_PASSWORD}\n    port: ${PORT}\n" +
+		"backup:\n  compress: ${COMPRESS}\n  workers: ${WORKERS:-4}\n  keys_per_second: ${KPS:-1.5}\n" +
+		"restore:\n  identities:\n    - ${HOME_DIR}/id.txt\n    - \"$$literal\"\n" +
+		"# a comment with ${UNSET_IN_A_COMMENT} is not expanded\n"
+	c, err := Parse([]byte(yml), env(map[string]string{
+		"REDBACK_TEST_PASSWORD": testPassword, "REDBACK_TEST_TOTP": testTOTP,
+		"PORT": "2525", "COMPRESS": "false", "HOME_DIR": "/home/x",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.URL != "redis://:"+testPassword+"@h:1/0" || c.API.TOTPSecret != testPassword || c.Notify.Email.Password != testPassword {
+		t.Errorf("values with quotes: %q %q %q", c.Redis.URL, c.API.TOTPSecret, c.Notify.Email.Password)
+	}
+	if c.API.Listen != "127.0.0.1:9" || len(c.API.Admins) != 1 || c.API.Admins[0].TOTPSecret != testTOTP {
+		t.Errorf("api: %+v", c.API)
+	}
+	if c.Notify.Email.Port != 2525 || c.Backup.Compress || c.Backup.Workers != 4 || c.Backup.KeysPerSecond != 1.5 {
+		t.Errorf("typed values: port %d compress %v workers %d kps %v", c.Notify.Email.Port, c.Backup.Compress, c.Backup.Workers, c.Backup.KeysPerSecond)
+	}
+	if len(c.Restore.Identities) != 2 || c.Restore.Identities[0] != "/home/x/id.txt" || c.Restore.Identities[1] != "$literal" {
+		t.Errorf("identities: %q", c.Restore.Identities)
+	}
+	// A variable in a key is not expanded (and the key is unknown).
+	if _, err := Parse([]byte("redis:\n  ${KEY}: x\n"), env(map[string]string{"KEY": "url"})); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("a variable in a key: %v", err)
 	}
 }

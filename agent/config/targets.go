@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // TargetSpec is one entry of agent.yaml's targets list, as written:
@@ -126,7 +126,7 @@ func (c Config) Targets() ([]Target, error) {
 		out = append(out, t)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, c.scrubbed(err)
 	}
 	return out, nil
 }
@@ -261,12 +261,8 @@ func storageKey(s string) string {
 }
 
 // locateTargets records the lines of the targets and of a top-level
-// redis.url in text (the expanded file), for error messages.
-func (c *Config) locateTargets(text []byte) {
-	f, err := parser.ParseBytes(text, 0)
-	if err != nil {
-		return
-	}
+// redis.url in the parsed file, for error messages.
+func (c *Config) locateTargets(f *ast.File) {
 	line := func(p string) int {
 		yp, err := yaml.PathString(p)
 		if err != nil {

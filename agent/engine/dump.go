@@ -150,6 +150,9 @@ type ServerFacts struct {
 	// KeysPerDB is the key count of every database that holds keys.
 	KeysPerDB  map[int]int64
 	UsedMemory int64
+	// DatasetMemory is INFO's used_memory_dataset: what the keys take,
+	// without the server's own overhead (what a restore of them needs).
+	DatasetMemory int64
 }
 
 // Databases returns the numbers of KeysPerDB, ascending.
@@ -181,6 +184,7 @@ func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 		f.Mode = info["server_mode"] // Valkey 8 and later
 	}
 	f.UsedMemory, _ = strconv.ParseInt(info["used_memory"], 10, 64)
+	f.DatasetMemory, _ = strconv.ParseInt(info["used_memory_dataset"], 10, 64)
 	for k, v := range info {
 		if !strings.HasPrefix(k, "db") {
 			continue
@@ -1039,9 +1043,13 @@ func (d *Dumper) writeStream(ctx context.Context, c *redis.Client, w KeyWriter, 
 		if len(entries) < d.opt.Window || last == nil {
 			break
 		}
-		start, err = nextStreamID(last)
+		var more bool
+		start, more, err = nextStreamID(last)
 		if err != nil {
 			return false, 0, err
+		}
+		if !more {
+			break // the last entry has the greatest possible ID
 		}
 	}
 	return true, bytes, w.EndKey()
@@ -1185,21 +1193,25 @@ func pairs(v any) map[string]any {
 	return m
 }
 
-// nextStreamID returns the smallest ID greater than id ("ms-seq").
-func nextStreamID(id []byte) ([]byte, error) {
+// nextStreamID returns the smallest ID greater than id ("ms-seq"); more is
+// false when id is the greatest ID there is.
+func nextStreamID(id []byte) (next []byte, more bool, err error) {
 	ms, seq, ok := strings.Cut(string(id), "-")
 	if !ok {
-		return nil, fmt.Errorf("bad stream ID %q", id)
+		return nil, false, fmt.Errorf("bad stream ID %q", id)
 	}
 	msN, err1 := strconv.ParseUint(ms, 10, 64)
 	seqN, err2 := strconv.ParseUint(seq, 10, 64)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("bad stream ID %q", id)
+		return nil, false, fmt.Errorf("bad stream ID %q", id)
 	}
 	if seqN == ^uint64(0) {
-		return []byte(strconv.FormatUint(msN+1, 10) + "-0"), nil
+		if msN == ^uint64(0) {
+			return nil, false, nil
+		}
+		return []byte(strconv.FormatUint(msN+1, 10) + "-0"), true, nil
 	}
-	return []byte(ms + "-" + strconv.FormatUint(seqN+1, 10)), nil
+	return []byte(ms + "-" + strconv.FormatUint(seqN+1, 10)), true, nil
 }
 
 // parseValue parses any RESP2 reply into []byte, int64 (as []byte text),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +61,47 @@ func TestStallDuringRestoreDuplicatesNothing(t *testing.T) {
 		}
 		t.Logf("round %d: restore error %v, list %d", round, rerr, got)
 	}
+}
+
+// A Redis paused mid-backup (SIGSTOP) fails the backup within the bound the
+// URL's read_timeout sets (reads retry three times), with the timeout as
+// its error; it never hangs.
+func TestStallDuringBackupFailsInBoundedTime(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	c := src.Client(t, 0)
+	for i := 0; i < 20000; i++ {
+		c.Set(ctx, fmt.Sprint("k", i), "v", 0)
+	}
+	base, err := ParseURL(fmt.Sprintf("unix://%s?db=0&read_timeout=200ms&write_timeout=200ms", src.Socket))
+	must(t, err)
+	facts, err := Inspect(ctx, base)
+	must(t, err)
+	w := &pausingWriter{Writer: codec.NewWriter(&bytes.Buffer{}, codec.Header{Timestamp: "20260101_000000"}), pause: func() { _ = src.Pause() }}
+	t.Cleanup(func() { _ = src.Resume() })
+	start := time.Now()
+	_, err = NewDumper(base, DumpOptions{ScanCount: 100}).Dump(ctx, facts, w)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("backup of a paused server: %v", err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the backup took %v to fail", took)
+	}
+	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
+}
+
+// pausingWriter pauses the server at the 500th key.
+type pausingWriter struct {
+	*codec.Writer
+	n     int
+	pause func()
+}
+
+func (p *pausingWriter) BeginKey(h codec.KeyHeader) error {
+	p.n++
+	if p.n == 500 {
+		p.pause()
+	}
+	return p.Writer.BeginKey(h)
 }

@@ -196,8 +196,10 @@ func (r *Restorer) close() {
 }
 
 // CheckTarget refuses targets on which a restore would fail or do harm: a
-// read-only replica, or a server that evicts any key when full (a restore
-// would silently evict production keys). allowEviction skips the second test.
+// read-only replica, or a server with a maxmemory that evicts keys when
+// full (allkeys-*, and volatile-*, which evicts the keys that have a TTL): a
+// restore would silently evict production keys. allowEviction skips the
+// second test.
 func CheckTarget(ctx context.Context, base *redis.Options, allowEviction bool) error {
 	c := newClient(base, base.DB, 1)
 	defer c.Close()
@@ -209,8 +211,8 @@ func CheckTarget(ctx context.Context, base *redis.Options, allowEviction bool) e
 		return errors.New("the target Redis is a read-only replica: restore into its primary")
 	}
 	policy := info["maxmemory_policy"]
-	if !allowEviction && info["maxmemory"] != "0" && strings.HasPrefix(policy, "allkeys-") {
-		return fmt.Errorf("the target Redis has maxmemory-policy %s: a restore could evict existing keys; set it to noeviction or volatile-* first, or pass --allow-eviction", policy)
+	if !allowEviction && info["maxmemory"] != "0" && (strings.HasPrefix(policy, "allkeys-") || strings.HasPrefix(policy, "volatile-")) {
+		return fmt.Errorf("the target Redis has maxmemory-policy %s: a restore could evict existing keys; set it to noeviction first (and make room), or pass --allow-eviction", policy)
 	}
 	return nil
 }

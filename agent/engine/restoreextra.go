@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -208,3 +209,36 @@ func (r *Restorer) restoreDelivery(ctx context.Context, cl *redis.Client, tmp []
 	}
 	return lost, nil
 }
+
+// ErrNoRoom is a target without the memory a restore needs.
+var ErrNoRoom = errors.New("not enough memory on the target")
+
+// CheckMemory refuses a restore that needs about need bytes (the source's
+// dataset memory at backup time; 0 when unknown: nothing is checked) into
+// a server that has less room: below its maxmemory, or, without one, below
+// the machine's memory. A server that fills up under noeviction refuses
+// every write, production's included, so this runs before the first one.
+func CheckMemory(ctx context.Context, base *redis.Options, need int64) error {
+	if need <= 0 {
+		return nil
+	}
+	c := newClient(base, base.DB, 1)
+	defer c.Close()
+	info, err := serverInfo(ctx, c, "memory")
+	if err != nil {
+		return err
+	}
+	used, _ := strconv.ParseInt(info["used_memory"], 10, 64)
+	limit, _ := strconv.ParseInt(info["maxmemory"], 10, 64)
+	what := "maxmemory"
+	if limit == 0 {
+		limit, _ = strconv.ParseInt(info["total_system_memory"], 10, 64)
+		what = "the machine's memory"
+	}
+	if limit > 0 && used+need > limit {
+		return fmt.Errorf("%w: the archive's data took about %s on its server, and the target uses %s of %s (%s): free memory or raise maxmemory first, or pass --ignore-memory", ErrNoRoom, mb(need), mb(used), mb(limit), what)
+	}
+	return nil
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }

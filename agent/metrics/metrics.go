@@ -24,6 +24,7 @@ type Metrics struct {
 	skipped     *prometheus.CounterVec
 	nextRun     *prometheus.GaugeVec
 	pruned      *prometheus.CounterVec
+	suspect     *prometheus.GaugeVec
 
 	mu     sync.Mutex
 	status map[string]Status
@@ -61,10 +62,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		skipped:     c("scheduler_skipped_ticks_total", "Scheduled ticks that did not start a backup (reason: running, busy, lease, done).", "reason"),
 		nextRun:     g("scheduler_next_run_timestamp_seconds", "Unix time of the next scheduled backup."),
 		pruned:      c("retention_deleted_total", "Archives deleted by retention after scheduled backups."),
+		suspect:     g("backup_last_suspect", "1 when the last successful backup looks like one of an emptied or shrunken server (far fewer keys or bytes than the previous good one)."),
 		status:      map[string]Status{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned)
+		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned, m.suspect)
 	}
 	return m
 }
@@ -127,6 +129,15 @@ func (m *Metrics) Skipped(target, reason string) { m.skipped.WithLabelValues(tar
 func (m *Metrics) NextRun(target string, t time.Time) {
 	m.nextRun.WithLabelValues(target).Set(unix(t))
 	m.update(target, func(s *Status) { s.NextRun = t })
+}
+
+// Suspect records whether the last successful backup was suspect.
+func (m *Metrics) Suspect(target string, suspect bool) {
+	v := 0.0
+	if suspect {
+		v = 1
+	}
+	m.suspect.WithLabelValues(target).Set(v)
 }
 
 // Pruned counts archives deleted by retention.

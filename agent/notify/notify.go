@@ -210,6 +210,10 @@ func summary(e Event) string {
 		return fmt.Sprintf("redback: backup of %s FAILED: %s", who, oneLine(e.Result.Error))
 	}
 	r := e.Result
+	if r.Suspect != "" {
+		return fmt.Sprintf("redback: backup of %s is SUSPECT (%s): %s, %d keys, %.2f MB in %.1f s; older archives are kept",
+			who, oneLine(r.Suspect), r.Filename, r.KeysCount, r.SizeMB, r.DurationSeconds)
+	}
 	return fmt.Sprintf("redback: backup of %s succeeded: %s, %d keys, %.2f MB in %.1f s",
 		who, r.Filename, r.KeysCount, r.SizeMB, r.DurationSeconds)
 }

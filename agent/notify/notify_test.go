@@ -373,3 +373,10 @@ func TestEmailRequiresStartTLS(t *testing.T) {
 		t.Fatalf("err %v, waits %v", err, ns.waits)
 	}
 }
+
+func TestSummaryOfASuspectBackup(t *testing.T) {
+	e := NewEvent("main", "", time.Now(), agent.BackupResult{Success: true, Filename: "x.json.gz", Suspect: "suspect: 0 keys, after 500 in y.json.gz"}, nil)
+	if s := summary(e); !strings.Contains(s, "SUSPECT") || !strings.Contains(s, "0 keys, after 500") {
+		t.Fatalf("summary %q", s)
+	}
+}

@@ -10,6 +10,7 @@ package retention
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redback-dev/redback/agent/config"
@@ -29,14 +30,23 @@ type Policy struct {
 	// Location is the time zone of days, weeks, months and years
 	// (nil: UTC).
 	Location *time.Location
+	// SuspectDrop is the fall, as a fraction of the previous good
+	// archive's key count or size, past which an archive is suspect (0
+	// takes DefaultSuspectDrop; 1 or more turns the guard off). See
+	// Suspects.
+	SuspectDrop float64
 }
+
+// DefaultSuspectDrop: an archive with less than half the keys or bytes of
+// the previous good one is suspect.
+const DefaultSuspectDrop = 0.5
 
 // FromConfig returns the policy of agent.yaml's retention section; periods
 // are counted in loc.
 func FromConfig(r config.Retention, loc *time.Location) Policy {
 	return Policy{
 		Last: r.KeepLast, Daily: r.KeepDaily, Weekly: r.KeepWeekly, Monthly: r.KeepMonthly,
-		Yearly: r.KeepYearly, Within: r.KeepWithin, Location: loc,
+		Yearly: r.KeepYearly, Within: r.KeepWithin, Location: loc, SuspectDrop: r.SuspectDrop,
 	}
 }
 
@@ -58,6 +68,9 @@ func (p Policy) Validate() error {
 	if p.Within < 0 {
 		return fmt.Errorf("retention.keep_within: %v is negative", p.Within)
 	}
+	if p.SuspectDrop < 0 || p.SuspectDrop > 1 {
+		return fmt.Errorf("retention.suspect_drop: %v is not between 0 and 1", p.SuspectDrop)
+	}
 	return nil
 }
 
@@ -69,15 +82,81 @@ type Archive struct {
 	// a manifest). Other archives (copied in by hand, or whose manifest was
 	// never written) do not count towards any rule and are never deleted.
 	Complete bool
+	// Keys and Size are the archive's key count and size in bytes (Keys
+	// -1 when unknown).
+	Keys int64
+	Size int64
 }
 
 // FromInfos converts a sink listing.
 func FromInfos(infos []sinks.Info) []Archive {
 	out := make([]Archive, 0, len(infos))
 	for _, in := range infos {
-		out = append(out, Archive{Name: in.Name, Created: in.Created, Complete: in.Manifest != nil})
+		a := Archive{Name: in.Name, Created: in.Created, Complete: in.Manifest != nil && !in.Manifest.Adopted, Keys: -1, Size: in.Size}
+		if in.Manifest != nil {
+			a.Keys = in.Manifest.KeysCount
+		}
+		out = append(out, a)
 	}
 	return out
+}
+
+// Suspects finds the archives that look like backups of an emptied or
+// shrunken server (a FLUSHALL, a bad deploy, REDIS_URL pointing at an
+// empty server): complete archives whose key count is 0 while the previous
+// good one's was not, or whose key count or size fell by more than drop (a
+// fraction; 0 takes DefaultSuspectDrop) against the previous good archive.
+// "Good" is a complete archive that is not suspect itself, so a run of
+// empty backups stays suspect however long it lasts. It returns, for each
+// suspect archive, why.
+func Suspects(archives []Archive, drop float64) map[string]string {
+	if drop == 0 {
+		drop = DefaultSuspectDrop
+	}
+	out := map[string]string{}
+	if drop >= 1 {
+		return out
+	}
+	sorted := byCreation(archives)
+	var good *Archive
+	for i := range sorted {
+		a := &sorted[i]
+		if !a.Complete {
+			continue
+		}
+		if good != nil {
+			if why := suspicion(*a, *good, drop); why != "" {
+				out[a.Name] = why
+				continue
+			}
+		}
+		good = a
+	}
+	return out
+}
+
+func suspicion(a, good Archive, drop float64) string {
+	switch {
+	case a.Keys == 0 && good.Keys > 0:
+		return fmt.Sprintf("suspect: 0 keys, after %d in %s", good.Keys, good.Name)
+	case a.Keys >= 0 && good.Keys > 0 && float64(a.Keys) < (1-drop)*float64(good.Keys):
+		return fmt.Sprintf("suspect: %d keys, after %d in %s", a.Keys, good.Keys, good.Name)
+	case good.Size > 0 && layers(a.Name) == layers(good.Name) && float64(a.Size) < (1-drop)*float64(good.Size):
+		return fmt.Sprintf("suspect: %d bytes, after %d in %s", a.Size, good.Size, good.Name)
+	}
+	return ""
+}
+
+func byCreation(archives []Archive) []Archive {
+	sorted := append([]Archive(nil), archives...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		return a.Name < b.Name
+	})
+	return sorted
 }
 
 // Decision is the verdict on one archive.
@@ -93,15 +172,13 @@ type Decision struct {
 // Plan decides, for every archive, whether the policy keeps it. The result
 // is ordered oldest first (by creation time, then name). now is used by
 // Within only. Plan does not modify archives.
+//
+// Suspect archives (see Suspects) are kept, do not count towards any rule
+// and so push no older archive out: a week of backups of an emptied server
+// leaves every good archive in place.
 func Plan(archives []Archive, p Policy, now time.Time) []Decision {
-	sorted := append([]Archive(nil), archives...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i], sorted[j]
-		if !a.Created.Equal(b.Created) {
-			return a.Created.Before(b.Created)
-		}
-		return a.Name < b.Name
-	})
+	sorted := byCreation(archives)
+	suspects := Suspects(sorted, p.SuspectDrop)
 	out := make([]Decision, len(sorted))
 	for i, a := range sorted {
 		out[i] = Decision{Name: a.Name, Created: a.Created}
@@ -111,15 +188,18 @@ func Plan(archives []Archive, p Policy, now time.Time) []Decision {
 		out[i].Reasons = append(out[i].Reasons, why)
 	}
 
-	// Newest first, complete only.
+	// Newest first, complete and not suspect only.
 	var idx []int
 	for i := len(sorted) - 1; i >= 0; i-- {
-		if sorted[i].Complete {
+		if sorted[i].Complete && suspects[sorted[i].Name] == "" {
 			idx = append(idx, i)
 		}
 	}
 	if p.IsZero() {
-		for i := range out {
+		for i, a := range sorted {
+			if why := suspects[a.Name]; why != "" {
+				keep(i, why)
+			}
 			keep(i, "no retention rule")
 		}
 		return out
@@ -174,7 +254,9 @@ func Plan(archives []Archive, p Policy, now time.Time) []Decision {
 		}
 	}
 	for i, a := range sorted {
-		if !a.Complete {
+		if why := suspects[a.Name]; why != "" {
+			keep(i, why+" (kept, not counted)")
+		} else if !a.Complete {
 			keep(i, "incomplete: not counted, never pruned")
 		} else if !out[i].Keep {
 			out[i].Reasons = []string{"no rule keeps it"}
@@ -194,4 +276,13 @@ func Split(ds []Decision) (keep, del []string) {
 		}
 	}
 	return keep, del
+}
+
+// layers is the part of an archive name after ".json" (".gz", ".gz.age",
+// ...): sizes compare only between archives of the same layers.
+func layers(name string) string {
+	if i := strings.LastIndex(name, ".json"); i >= 0 {
+		return name[i:]
+	}
+	return ""
 }

@@ -57,8 +57,9 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.StringArrayVar(&dbmap, "db", nil, "restore database FROM into database TO (FROM:TO; repeatable)")
 	f.StringArrayVar(&identities, "identity", nil, "age identity file for encrypted archives (repeatable; default $REDBACK_IDENTITY_FILE)")
 	f.StringVar(&passFile, "passphrase-file", "", passphraseUsage)
-	f.BoolVar(&o.AllowEviction, "allow-eviction", false, "restore even when the server evicts keys under memory pressure (allkeys-*)")
+	f.BoolVar(&o.AllowEviction, "allow-eviction", false, "restore even when the server evicts keys under memory pressure (allkeys-* or volatile-*)")
 	f.BoolVar(&o.NoPrecheck, "no-precheck", false, "skip reading the whole archive before the first write")
+	f.BoolVar(&o.IgnoreMemory, "ignore-memory", false, "restore even when the target seems to lack the memory the data needs")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	return c
 }

@@ -123,6 +123,8 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.API.Listen, err)
 	}
+	// The API's connection caps (under TLS, so that handshakes count).
+	ln = srv.Listener(ln)
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
@@ -137,13 +139,8 @@ func (g *globals) serve(ctx context.Context) error {
 		}
 	}
 
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// The API's timeouts (api.header_timeout, idle) and sampled error log.
+	hs := srv.HTTPServer()
 	failed := make(chan error, 1+len(runs))
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -25,10 +25,10 @@ func init() {
 func totpCmd(_ context.Context, g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "totp",
-		Short: "Make the API's credentials: a TOTP secret (init) or a read-only token (read-token)",
+		Short: "Make the API's credentials (init, read-token), or lift the lock after failed codes (unlock)",
 		Args:  cobra.NoArgs,
 	}
-	c.AddCommand(totpInitCmd(g), readTokenCmd(g))
+	c.AddCommand(totpInitCmd(g), readTokenCmd(g), totpUnlockCmd(g))
 	return c
 }
 

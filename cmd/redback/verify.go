@@ -33,6 +33,9 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 						fmt.Fprint(w, " (matches the recorded checksum)")
 					}
 					fmt.Fprintln(w)
+					if res.Warning != "" {
+						fmt.Fprintln(w, "warning:", res.Warning)
+					}
 				})
 			})
 		},

@@ -210,6 +210,7 @@ func (j *Job) run(ctx context.Context, due time.Time, progress func(engine.Progr
 		return res, err
 	}
 	j.o.Metrics.Succeeded(j.o.Target, end, end.Sub(start), res.Size, res.KeysCount)
+	j.o.Metrics.Suspect(j.o.Target, res.Suspect != "")
 	if pr, _, perr := Prune(ctx, j.svc, j.o.Policy, false, j.o.Log); perr != nil {
 		j.o.Log.Error("retention failed", "err", perr)
 	} else if len(pr.Deleted) > 0 {
@@ -251,7 +252,11 @@ func Prune(ctx context.Context, svc Service, policy retention.Policy, dryRun boo
 	if err != nil {
 		return fail(fmt.Errorf("list archives: %w", err))
 	}
-	ds := retention.Plan(retention.FromInfos(infos), policy, time.Now())
+	archives := retention.FromInfos(infos)
+	ds := retention.Plan(archives, policy, time.Now())
+	if sus := retention.Suspects(archives, policy.SuspectDrop); len(sus) > 0 {
+		res.Suspect = sus
+	}
 	for _, d := range ds {
 		if d.Keep {
 			res.Kept = append(res.Kept, d.Name)

@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
@@ -125,6 +127,7 @@ func openS3(ctx context.Context, u *url.URL) (*Sink, error) {
 	}
 	s.bucket = b
 	s.cleanup = func(key string, err error) { abortUpload(client, u.Host, key, err) }
+	s.sweep = newUploadSweeper(client, u.Host, prefix).sweep
 	s.desc = describeURL(u, q, "region", "endpoint")
 	return s, nil
 }
@@ -196,3 +199,200 @@ func abortUpload(client *s3.Client, bucket, key string, err error) {
 
 // abortTimeout bounds the clean-up of an aborted multipart upload.
 const abortTimeout = 30 * time.Second
+
+// Stale multipart uploads. A backup killed mid-upload (SIGKILL, OOM, power
+// loss) cannot abort its multipart upload, whose parts are then billed until
+// a lifecycle rule (if any) removes them. Create sweeps them, as it sweeps
+// a local folder's temporary files: it lists the uploads in progress directly
+// under the prefix and aborts those whose key is an archive name and that
+// have been idle for staleUploadAge.
+//
+// Idle means that neither the upload's initiation nor any of its parts is
+// that recent. S3 lists only the initiation time, so an upload initiated
+// long enough ago is a candidate, confirmed by ListParts: a live writer
+// uploads a part every 8 MiB of archive. The threshold is an hour rather
+// than the local folder's quarter of an hour because a part lands only every
+// 8 MiB of (compressed) output, which a backup throttled by keys_per_second
+// or bytes_per_second may take many minutes to produce; an hour costs little,
+// since a killed backup's parts then wait at most an hour longer for the
+// next backup's sweep. Times are compared on the server's clock (its Date
+// header) when it sends one, so a skewed local clock changes nothing.
+//
+// The sweep runs at Create, not at Open: read-only commands (list, restore,
+// verify) then never list or abort uploads, nor need the permissions. Its
+// failures are ignored (the backup goes on), and it is bounded by
+// sweepTimeout. When nothing is stale it costs one ListMultipartUploads.
+
+var (
+	// staleUploadAge is how long a multipart upload must have been idle
+	// before Create aborts it.
+	staleUploadAge = time.Hour
+	// sweepTimeout bounds a sweep, which delays Create.
+	sweepTimeout = 10 * time.Second
+	// sweepPageSize is the MaxUploads and MaxParts of the sweep's listings.
+	sweepPageSize int32 = 1000
+	// sweepClock is the clock a sweep falls back on when the server's
+	// responses carry no Date.
+	sweepClock = time.Now
+)
+
+// maxSweepPages bounds the listing pages of one sweep (of uploads, and of
+// the parts of one upload).
+const maxSweepPages = 20
+
+// uploadAPI is the part of *s3.Client a sweep uses.
+type uploadAPI interface {
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// uploadSweeper aborts the stale multipart uploads of one sink.
+type uploadSweeper struct {
+	client   uploadAPI
+	bucket   string
+	prefix   string // the sink's: "" or "a/b/"
+	staleAge time.Duration
+	timeout  time.Duration
+	pageSize int32
+	now      func() time.Time // fallback when the server sends no Date
+	busy     atomic.Bool      // a sweep is running: concurrent Creates skip theirs
+}
+
+func newUploadSweeper(client uploadAPI, bucket, prefix string) *uploadSweeper {
+	return &uploadSweeper{
+		client:   client,
+		bucket:   bucket,
+		prefix:   prefix,
+		staleAge: staleUploadAge,
+		timeout:  sweepTimeout,
+		pageSize: sweepPageSize,
+		now:      sweepClock,
+	}
+}
+
+// sweep aborts the sink's stale multipart uploads. It never fails: errors
+// end the sweep (or skip an upload) silently. It is bounded by the sweep's
+// timeout. Listings also stop when ctx is done, and no abort starts then;
+// an abort under way runs on a fresh context (to the same deadline), so that
+// the caller's cancellation does not cut it off.
+func (w *uploadSweeper) sweep(ctx context.Context) {
+	if !w.busy.CompareAndSwap(false, true) {
+		return
+	}
+	defer w.busy.Store(false)
+	deadline := time.Now().Add(w.timeout)
+	lctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	actx, acancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer acancel()
+	stale, now := w.candidates(lctx)
+	for _, u := range stale {
+		if !w.idle(lctx, u, now) {
+			continue
+		}
+		if lctx.Err() != nil {
+			return
+		}
+		_, _ = w.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket:   aws.String(w.bucket),
+			Key:      u.Key,
+			UploadId: u.UploadId,
+		})
+	}
+}
+
+// candidates lists the uploads in progress directly under the prefix and
+// returns those whose key is an archive name and that were initiated at
+// least staleAge before now, the server's time of the first listing. The
+// whole listing is read before anything is aborted: aborting the upload
+// that a page ends with would invalidate the next page's marker on some
+// servers. A page that fails ends the listing.
+func (w *uploadSweeper) candidates(ctx context.Context) ([]types.MultipartUpload, time.Time) {
+	var (
+		stale      []types.MultipartUpload
+		now        time.Time
+		keyMarker  *string
+		idMarker   *string
+		prefix     *string
+		seenMarker = map[[2]string]bool{}
+	)
+	if w.prefix != "" {
+		prefix = aws.String(w.prefix)
+	}
+	for page := 0; page < maxSweepPages; page++ {
+		out, err := w.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
+			Bucket:         aws.String(w.bucket),
+			Prefix:         prefix,
+			Delimiter:      aws.String("/"),
+			KeyMarker:      keyMarker,
+			UploadIdMarker: idMarker,
+			MaxUploads:     aws.Int32(w.pageSize),
+		})
+		if err != nil {
+			break
+		}
+		if page == 0 {
+			now = w.now()
+			if t, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok && !t.IsZero() {
+				now = t
+			}
+		}
+		for _, u := range out.Uploads {
+			if u.Key == nil || u.UploadId == nil || u.Initiated == nil {
+				continue
+			}
+			name, ok := strings.CutPrefix(*u.Key, w.prefix)
+			if !ok {
+				continue
+			}
+			if _, err := ParseName(name); err != nil {
+				continue
+			}
+			if now.Sub(*u.Initiated) >= w.staleAge {
+				stale = append(stale, u)
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		next := [2]string{aws.ToString(out.NextKeyMarker), aws.ToString(out.NextUploadIdMarker)}
+		if next[0] == "" || seenMarker[next] {
+			break // a server that would page forever
+		}
+		seenMarker[next] = true
+		keyMarker, idMarker = out.NextKeyMarker, out.NextUploadIdMarker
+		if next[1] == "" {
+			idMarker = nil
+		}
+	}
+	return stale, now
+}
+
+// idle reports whether upload u has no part uploaded within staleAge of
+// now. Any doubt (a failed or endless listing) keeps the upload.
+func (w *uploadSweeper) idle(ctx context.Context, u types.MultipartUpload, now time.Time) bool {
+	p := s3.NewListPartsPaginator(w.client, &s3.ListPartsInput{
+		Bucket:   aws.String(w.bucket),
+		Key:      u.Key,
+		UploadId: u.UploadId,
+	}, func(o *s3.ListPartsPaginatorOptions) {
+		o.Limit = w.pageSize
+		o.StopOnDuplicateToken = true
+	})
+	for page := 0; p.HasMorePages(); page++ {
+		if page == maxSweepPages {
+			return false
+		}
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return false
+		}
+		for _, part := range out.Parts {
+			if part.LastModified == nil || now.Sub(*part.LastModified) < w.staleAge {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -53,6 +53,10 @@ type Sink struct {
 	// aborted, with the writer's error, to release what the backend may
 	// have left behind (an S3 multipart upload).
 	cleanup func(key string, err error)
+	// sweep, when set, is called by Create before it starts an archive, to
+	// remove what killed writers left behind (stale S3 multipart uploads).
+	// It never fails and returns within a bounded time.
+	sweep func(ctx context.Context)
 }
 
 // Info describes one stored archive.

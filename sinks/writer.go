@@ -67,6 +67,9 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 		s.local.removeStale(s.local.dir)
 		s.local.removeStale(s.local.path(strings.TrimSuffix(manifestDir, "/")))
 	}
+	if s.sweep != nil {
+		s.sweep(ctx)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, cancel: cancel, hash: sha256.New()}
 	opts := &blob.WriterOptions{

@@ -133,6 +133,9 @@ func NewDumper(base *redis.Options, opt DumpOptions) *Dumper {
 }
 
 func (d *Dumper) skip(k []byte) bool {
+	if isTempKey(k) {
+		return true // a restore's half-built key: never part of a backup
+	}
 	for _, s := range d.opt.SkipKeys {
 		if string(s) == string(k) {
 			return true

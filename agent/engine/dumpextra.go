@@ -17,7 +17,7 @@ func rawInfo(redisType string, payload []byte) *codec.RawInfo {
 	return &codec.RawInfo{
 		RedisType:  redisType,
 		Module:     rdbvalue.ModuleName(payload),
-		RDBVersion: rdbvalue.PayloadRDBVersion(payload),
+		RDBVersion: max(0, rdbvalue.PayloadRDBVersion(payload)), // 0: unknown (too short to tell)
 	}
 }
 

@@ -105,3 +105,34 @@ func (p *pausingWriter) BeginKey(h codec.KeyHeader) error {
 	}
 	return p.Writer.BeginKey(h)
 }
+
+// Temporary keys of a killed restore go at the next restore into that
+// database once nothing has written them for a quarter of an hour; a live
+// one (fresh safety TTL) stays, and a backup never includes either.
+func TestRestoreDebrisIsSwept(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	must(t, src.Client(t, 0).Set(ctx, "k", "v", 0).Err())
+	archive, _ := dumpAll(t, ctx, src, DumpOptions{})
+	dst := redistest.Start(t)
+	d := dst.Client(t, 0)
+	must(t, d.RPush(ctx, "{big}:redback-restore-tmp", "half").Err())
+	must(t, d.PExpire(ctx, "{big}:redback-restore-tmp", 40*time.Minute).Err()) // last written 20 min ago
+	must(t, d.RPush(ctx, "{live}:redback-restore-tmp", "half").Err())
+	must(t, d.PExpire(ctx, "{live}:redback-restore-tmp", 59*time.Minute).Err())
+	must(t, d.Set(ctx, "user:redback-restore-tmp-like", "v", 0).Err()) // not a temporary name
+	must(t, d.Set(ctx, "{x}:redback-restore-tmp-7", "v", 0).Err())     // a temporary name without a TTL: not ours
+
+	// A backup of the target skips the restore's keys.
+	_, st := dumpAll(t, ctx, dst, DumpOptions{})
+	if st.Keys != 1 {
+		t.Fatalf("backup of a server with restore debris: %d keys, want the 1 whose name is not a temporary one", st.Keys)
+	}
+	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{})
+	if rs.Restored != 1 || len(rs.Warnings) != 1 || !strings.Contains(rs.Warnings[0], "removed 1 temporary key") {
+		t.Fatalf("restore stats %+v", rs)
+	}
+	if d.Exists(ctx, "{big}:redback-restore-tmp").Val() != 0 || d.Exists(ctx, "{live}:redback-restore-tmp", "user:redback-restore-tmp-like", "{x}:redback-restore-tmp-7").Val() != 3 {
+		t.Fatal("wrong keys swept")
+	}
+}

@@ -169,6 +169,11 @@ func (r *Restorer) loadScripts(ctx context.Context, db int, cl *redis.Client) er
 	if err := restoreLua.Load(ctx, cl).Err(); err != nil {
 		return wrapRedis("SCRIPT LOAD", err)
 	}
+	if r.server.FieldTTLs() {
+		if err := restoreHashLua.Load(ctx, cl).Err(); err != nil {
+			return wrapRedis("SCRIPT LOAD", err)
+		}
+	}
 	r.mu.Lock()
 	r.loaded[db] = true
 	r.mu.Unlock()
@@ -341,7 +346,7 @@ func (r *Restorer) feed(ctx context.Context, src ChunkSource, jobs chan<- []*cod
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c.First && c.Last && c.Type != codec.TypeStream && c.Type != codec.TypeRaw && c.FieldExpire == nil {
+		if c.First && c.Last && c.Type != codec.TypeStream && c.Type != codec.TypeRaw {
 			if len(batch) > 0 && batch[0].DB != c.DB {
 				if err := send(); err != nil {
 					return err
@@ -539,7 +544,8 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 		}
 	}
 	payloads := make([]byte, 0, est)
-	var scripted []*codec.Chunk // keys for the script path
+	var scripted []*codec.Chunk  // keys for the script path
+	var fieldTTLs []*codec.Chunk // hashes whose fields carry expiry times
 	for i, c := range batch {
 		mode, val, expired := r.expiry(c)
 		if expired || len(c.Items) == 0 {
@@ -555,6 +561,10 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 				args = append(args, "NX")
 			}
 			cmds[i] = pipe.Do(ctx, args...)
+			continue
+		}
+		if c.FieldExpire != nil {
+			fieldTTLs = append(fieldTTLs, c) // counted there
 			continue
 		}
 		if !useRestore {
@@ -645,6 +655,11 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 			return cerr
 		}
 	}
+	if len(fieldTTLs) > 0 {
+		if err := r.writeFieldTTLHashes(ctx, db, cl, fieldTTLs); err != nil {
+			return err
+		}
+	}
 	if len(scripted) > 0 {
 		return r.writeScripted(ctx, db, cl, scripted)
 	}
@@ -733,6 +748,8 @@ func (r *Restorer) dryRun(ctx context.Context, cl *redis.Client, batch []*codec.
 		exists := cmds[i].Val() == 1
 		var err error
 		switch {
+		case c.FieldExpire != nil && !r.server.FieldTTLs():
+			err = r.count(false, false, false, c.Key, r.noFieldTTLs())
 		case expired:
 			err = r.count(false, false, true, c.Key, nil)
 		case exists && !r.opt.Overwrite:
@@ -828,7 +845,7 @@ func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src C
 		if st.pipe != nil && !st.skip {
 			r.cleanup(ctx, st)
 		}
-		st.failed = fmt.Errorf("the archive keeps expiry times on fields of this hash, and %s has no hash field expiry (Redis 7.4 or later, Valkey 9 or later): not restored", r.server)
+		st.failed = r.noFieldTTLs()
 	}
 	if st.skip || st.failed != nil {
 		if !c.Last {
@@ -902,7 +919,7 @@ func (r *Restorer) flushBig(ctx context.Context, st *bigKey, src ChunkSource) er
 	if st.pipe.Len() == 0 {
 		return nil
 	}
-	st.pipe.PExpire(ctx, string(st.tmp), time.Hour)
+	st.pipe.PExpire(ctx, string(st.tmp), tempSafetyTTL)
 	_, err := st.pipe.Exec(ctx)
 	if err == nil {
 		return nil
@@ -1024,7 +1041,7 @@ func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byt
 		if err := cl.Do(ctx, "XADD", tmp, "MAXLEN", "0", "0-1", "redback", "empty").Err(); err != nil {
 			return err
 		}
-		if err := cl.PExpire(ctx, string(tmp), time.Hour).Err(); err != nil {
+		if err := cl.PExpire(ctx, string(tmp), tempSafetyTTL).Err(); err != nil {
 			return err
 		}
 	}
@@ -1074,7 +1091,7 @@ func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byt
 // tempName returns a name for building key that hashes to key's cluster slot
 // and is recognisable as redback's.
 func tempName(key []byte) []byte {
-	suffix := ":redback-restore-tmp"
+	suffix := tempSuffix
 	if tag := hashTag(key); tag != nil {
 		// The tag decides the slot; appending after it keeps the slot.
 		return append(append([]byte(nil), key...), suffix...)

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -31,6 +33,10 @@ func (r *Restorer) dbUsable(ctx context.Context, db int) (derr, err error) {
 			return nil, wrapRedis("PING", perr)
 		}
 		e = fmt.Errorf("database %d cannot be written on %s (%v): map it to another with --db %d:N", db, r.server, perr, db)
+	} else if !r.opt.DryRun {
+		if n := sweepTemp(ctx, r.client(db)); n > 0 {
+			r.warn(nil, fmt.Sprintf("removed %d temporary keys left by an interrupted restore in database %d", n, db))
+		}
 	}
 	r.mu.Lock()
 	r.dbErrs[db] = e
@@ -44,7 +50,10 @@ func (r *Restorer) warn(key []byte, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.st.Warnings) < maxMessages {
-		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("key %s: %s", quoteKey(key), msg))
+		if key != nil {
+			msg = fmt.Sprintf("key %s: %s", quoteKey(key), msg)
+		}
+		r.st.Warnings = append(r.st.Warnings, msg)
 	}
 }
 
@@ -114,10 +123,7 @@ func (r *Restorer) finishRaw(ctx context.Context, st *bigKey, c *codec.Chunk) er
 // key TTLs do. Fields whose expiry passed are dropped and counted.
 func (r *Restorer) queueFieldTTLs(ctx context.Context, st *bigKey, c *codec.Chunk) int {
 	now := r.opt.Now().UnixMilli()
-	var shift int64
-	if r.opt.TTL == TTLRelative && !r.opt.ArchiveTime.IsZero() {
-		shift = now - r.opt.ArchiveTime.UnixMilli()
-	}
+	shift := r.fieldShift(now)
 	type fieldTTL struct {
 		field []byte
 		at    int64
@@ -242,3 +248,200 @@ func CheckMemory(ctx context.Context, base *redis.Options, need int64) error {
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+// tempSuffix marks the keys a restore builds big keys under (tempName).
+const tempSuffix = ":redback-restore-tmp"
+
+// tempSafetyTTL is the TTL every flush of a big key's writes gives its
+// temporary key, so that a killed restore leaves nothing for ever.
+const tempSafetyTTL = time.Hour
+
+// tempStaleAfter: a temporary key not written for this long belongs to a
+// restore that is gone (a live one refreshes tempSafetyTTL at every flush).
+const tempStaleAfter = 15 * time.Minute
+
+// isTempKey reports whether key is one a restore builds under: it ends in
+// tempSuffix, or tempSuffix and "-N" (see tempName).
+func isTempKey(key []byte) bool {
+	i := bytes.LastIndex(key, []byte(tempSuffix))
+	if i < 0 {
+		return false
+	}
+	rest := key[i+len(tempSuffix):]
+	if len(rest) == 0 {
+		return true
+	}
+	if rest[0] != '-' || len(rest) == 1 {
+		return false
+	}
+	for _, c := range rest[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// sweepTemp deletes the temporary keys that killed restores left in one
+// database: those named by tempName whose safety TTL shows no write for
+// tempStaleAfter. It returns how many it deleted; errors only end the sweep
+// (debris is not worth failing a restore for).
+func sweepTemp(ctx context.Context, cl *redis.Client) int {
+	n := 0
+	var cursor uint64
+	for {
+		keys, next, err := cl.Scan(ctx, cursor, "*"+tempSuffix+"*", 1000).Result()
+		if err != nil {
+			return n
+		}
+		if len(keys) > 0 {
+			pipe := cl.Pipeline()
+			ttls := make([]*redis.DurationCmd, len(keys))
+			for i, k := range keys {
+				ttls[i] = pipe.PTTL(ctx, k)
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return n
+			}
+			for i, k := range keys {
+				d := ttls[i].Val()
+				if isTempKey([]byte(k)) && d > 0 && d <= tempSafetyTTL-tempStaleAfter {
+					if cl.Del(ctx, k).Val() == 1 {
+						n++
+					}
+				}
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			return n
+		}
+	}
+}
+
+// restoreHashScript writes one small hash whose fields carry expiry times,
+// atomically: the fields, then each field's expiry, then the key's.
+// KEYS[1] key. ARGV: overwrite (0/1), key expiry mode ("", PX, PXAT), its
+// value, the number of pairs n, n field/value pairs, the number of field
+// expiries m, m (Unix ms, field) pairs.
+const restoreHashScript = `
+local k = KEYS[1]
+if ARGV[1] == '0' then
+  if redis.call('EXISTS', k) == 1 then return 0 end
+else
+  redis.call('UNLINK', k)
+end
+local n = tonumber(ARGV[4])
+redis.call('HSET', k, unpack(ARGV, 5, 4 + 2 * n))
+local j = 5 + 2 * n
+for i = 1, tonumber(ARGV[j]) do
+  redis.call('HPEXPIREAT', k, ARGV[j + 2 * i - 1], 'FIELDS', 1, ARGV[j + 2 * i])
+end
+if ARGV[2] == 'PX' then redis.call('PEXPIRE', k, ARGV[3])
+elseif ARGV[2] == 'PXAT' then redis.call('PEXPIREAT', k, ARGV[3]) end
+return 1
+`
+
+var restoreHashLua = redis.NewScript(restoreHashScript)
+
+// writeFieldTTLHashes writes small hashes whose fields carry expiry times,
+// one script each, in one pipeline. On a server without field TTLs each is
+// an error naming why; fields whose expiry passed are dropped and counted.
+func (r *Restorer) writeFieldTTLHashes(ctx context.Context, db int, cl *redis.Client, batch []*codec.Chunk) error {
+	if !r.server.FieldTTLs() {
+		for _, c := range batch {
+			if err := r.count(false, false, false, c.Key, r.noFieldTTLs()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := r.loadScripts(ctx, db, cl); err != nil {
+		return err
+	}
+	over := "0"
+	if r.opt.Overwrite {
+		over = "1"
+	}
+	now := r.opt.Now().UnixMilli()
+	shift := r.fieldShift(now)
+	pipe := cl.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		mode, val, _ := r.expiry(c)
+		pairs := make([]any, 0, len(c.Items))
+		var ttls []any
+		dropped := 0
+		for j := 0; j+1 < len(c.Items); j += 2 {
+			if e := c.FieldExpire[j/2]; e > 0 {
+				at := e + shift
+				if at <= now {
+					dropped++
+					continue
+				}
+				ttls = append(ttls, at, c.Items[j])
+			}
+			pairs = append(pairs, c.Items[j], c.Items[j+1])
+		}
+		if len(pairs) == 0 {
+			continue // every field expired: counted below
+		}
+		r.mu.Lock()
+		r.st.FieldsExpired += int64(dropped)
+		r.mu.Unlock()
+		args := make([]any, 0, 10+len(pairs)+len(ttls))
+		args = append(args, "EVALSHA", restoreHashLua.Hash(), 1, c.Key, over, mode, val, len(pairs)/2)
+		args = append(args, pairs...)
+		args = append(args, len(ttls)/2)
+		args = append(args, ttls...)
+		cmds[i] = pipe.Do(ctx, args...)
+	}
+	var execErr error
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			if !isRedisReplyError(err) {
+				return wrapRedis("write", err)
+			}
+			execErr = err
+		}
+	}
+	for i, c := range batch {
+		if cmds[i] == nil {
+			if err := r.count(false, false, true, c.Key, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := cmds[i].Result()
+		if err == nil && v == nil && execErr != nil {
+			err = execErr
+		}
+		if err != nil {
+			if isFatal(err) {
+				return wrapRedis("write", err)
+			}
+			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
+				return cerr
+			}
+			continue
+		}
+		done := v == int64(1)
+		if cerr := r.count(done, !done, false, c.Key, nil); cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+// fieldShift is what field expiry times move by: with TTLRelative, the time
+// since the backup (as key TTLs keep their remaining time), else nothing.
+func (r *Restorer) fieldShift(now int64) int64 {
+	if r.opt.TTL == TTLRelative && !r.opt.ArchiveTime.IsZero() {
+		return now - r.opt.ArchiveTime.UnixMilli()
+	}
+	return 0
+}
+
+func (r *Restorer) noFieldTTLs() error {
+	return fmt.Errorf("the archive keeps expiry times on fields of this hash, and %s has no hash field expiry (Redis 7.4 or later, Valkey 9 or later): not restored", r.server)
+}

@@ -208,3 +208,90 @@ func TestZSetsInAscendingOrder(t *testing.T) {
 		}
 	}
 }
+
+// Hash field TTLs (Redis 7.4+) survive a backup to the millisecond, for
+// small (listpackex) and big (windowed) hashes; onto Redis 7.0 each such
+// hash is an error naming the reason, in the dry run too; a field whose
+// expiry passed is dropped and counted.
+func TestHashFieldTTLs(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.StartServer(t, "redis-8")
+	c := src.Client(t, 0)
+	must(t, c.HSet(ctx, "small", "a", "1", "b", "2", "c", "3").Err())
+	must(t, c.Do(ctx, "HPEXPIRE", "small", 3_600_000, "FIELDS", 2, "a", "b").Err())
+	for i := 0; i < 500; i++ {
+		must(t, c.HSet(ctx, "big", fmt.Sprint("f", i), strings.Repeat("v", 100)).Err())
+	}
+	must(t, c.Do(ctx, "HPEXPIRE", "big", 7_200_000, "FIELDS", 3, "f1", "f250", "f499").Err())
+	must(t, c.HSet(ctx, "soon", "gone", "x", "stays", "y").Err())
+	must(t, c.Do(ctx, "HPEXPIRE", "soon", 1500, "FIELDS", 1, "gone").Err())
+	must(t, c.HSet(ctx, "plain", "p", "q").Err())
+	started := time.Now()
+	archive, st := dumpAll(t, ctx, src, smallDump)
+	if st.BigKeys != 1 {
+		t.Fatalf("dump stats %+v: want the big hash read in windows", st)
+	}
+	want := map[string]map[string]int64{}
+	for _, k := range []string{"small", "big", "soon"} {
+		want[k] = fieldExpiry(t, c, k)
+	}
+	time.Sleep(1600 * time.Millisecond) // "gone" expires
+
+	dst := redistest.StartServer(t, "redis-8")
+	d := dst.Client(t, 0)
+	rs := restoreAll(t, ctx, dst, archive, RestoreOptions{TTL: TTLAbsolute, ArchiveTime: started})
+	if rs.Restored != 4 || rs.Errors != 0 || rs.FieldsExpired != 1 {
+		t.Fatalf("restore stats %+v", rs)
+	}
+	for k, w := range want {
+		got := fieldExpiry(t, d, k)
+		for f, at := range w {
+			if k == "soon" && f == "gone" {
+				if _, ok := got[f]; ok {
+					t.Fatalf("expired field %s.%s restored", k, f)
+				}
+				continue
+			}
+			if got[f] != at {
+				t.Fatalf("%s.%s: expiry %d, want %d", k, f, got[f], at)
+			}
+		}
+	}
+	if n := d.HLen(ctx, "big").Val(); n != 500 {
+		t.Fatalf("big hash has %d fields", n)
+	}
+
+	old := redistest.StartServer(t, "redis-7.0")
+	for _, dry := range []bool{true, false} {
+		rd := codec.NewReaderOptions(bytes.NewReader(archive), codec.ReaderOptions{MaxChunkItems: 50, MaxChunkBytes: 32 << 10})
+		rs, err := NewRestorer(opts(t, old, 0), RestoreOptions{DryRun: dry, MaxErrors: -1}).Restore(ctx, rd)
+		must(t, err)
+		if rs.Restored != 1 || rs.Errors != 3 || !strings.Contains(strings.Join(rs.Messages, ";"), "no hash field expiry") {
+			t.Fatalf("into redis 7.0, dry run %v: %+v", dry, rs)
+		}
+	}
+	if n := old.Client(t, 0).DBSize(ctx).Val(); n != 1 {
+		t.Fatalf("redis 7.0 holds %d keys, want only the plain hash", n)
+	}
+}
+
+// fieldExpiry returns every field's HPEXPIRETIME (fields without one left out).
+func fieldExpiry(t *testing.T, c *redis.Client, key string) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	fields, err := c.HKeys(ctx, key).Result()
+	must(t, err)
+	args := []any{"HPEXPIRETIME", key, "FIELDS", len(fields)}
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	v, err := c.Do(ctx, args...).Slice()
+	must(t, err)
+	out := map[string]int64{}
+	for i, f := range fields {
+		if n, _ := v[i].(int64); n > 0 {
+			out[f] = n
+		}
+	}
+	return out
+}

@@ -321,14 +321,22 @@ func (w *uploadSweeper) candidates(ctx context.Context) ([]types.MultipartUpload
 		prefix = aws.String(w.prefix)
 	}
 	for page := 0; page < maxSweepPages; page++ {
-		out, err := w.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
+		in := &s3.ListMultipartUploadsInput{
 			Bucket:         aws.String(w.bucket),
 			Prefix:         prefix,
 			Delimiter:      aws.String("/"),
 			KeyMarker:      keyMarker,
 			UploadIdMarker: idMarker,
 			MaxUploads:     aws.Int32(w.pageSize),
-		})
+		}
+		out, err := w.client.ListMultipartUploads(ctx, in)
+		if err != nil && idMarker != nil && ctx.Err() == nil {
+			// Some servers (versitygw 1.8) refuse the upload-ID marker
+			// that they returned. Go on after the key instead: its
+			// remaining uploads wait for a later sweep.
+			in.UploadIdMarker = nil
+			out, err = w.client.ListMultipartUploads(ctx, in)
+		}
 		if err != nil {
 			break
 		}

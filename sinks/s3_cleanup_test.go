@@ -216,6 +216,8 @@ func TestS3SweepAtBucketRoot(t *testing.T) {
 }
 
 // TestS3SweepPaginates: with pages of two uploads, every stale one is found.
+// versitygw 1.8 refuses the upload-ID markers it returns, so the sweep goes
+// on after the key: an upload of a key with two may wait for the next one.
 func TestS3SweepPaginates(t *testing.T) {
 	s3test.SetEnv(t)
 	gw := s3test.Start(t, sweepBucket)
@@ -223,29 +225,43 @@ func TestS3SweepPaginates(t *testing.T) {
 	setSweep(t, sweepAge, 10*time.Second, 2)
 	stale := map[string]string{}
 	kept := map[string]string{}
+	doubled := map[string]bool{}
 	for i := range 7 {
 		key := fmt.Sprintf("p/redis_backup_20240101_%02d0000.json", i)
 		stale[startMPU(t, c, key, i%2 == 0)] = key
-		if i%3 == 0 { // two uploads of a key, across a page boundary or not
+		if i%3 == 0 {
 			stale[startMPU(t, c, key, false)] = key
+			doubled[key] = true
 		}
 		other := fmt.Sprintf("p/other_%d", i)
 		kept[startMPU(t, c, other, false)] = other
 	}
 	time.Sleep(sweepWait)
 	s := openSweepSink(t, gw.SinkURL(sweepBucket, "p"))
+	check := func(final bool) {
+		t.Helper()
+		got := pendingMPUs(t, c)
+		left := map[string]int{}
+		for id, key := range stale {
+			if _, ok := got[id]; ok {
+				left[key]++
+			}
+		}
+		for key, n := range left {
+			if final || !doubled[key] || n > 1 {
+				t.Errorf("final %v: %d stale uploads of %s not aborted", final, n, key)
+			}
+		}
+		for id, key := range kept {
+			if _, ok := got[id]; !ok {
+				t.Errorf("upload of %s aborted", key)
+			}
+		}
+	}
 	backup(t, s, "redis_backup_20240103_000000.json")
-	got := pendingMPUs(t, c)
-	for id, key := range stale {
-		if _, ok := got[id]; ok {
-			t.Errorf("stale upload of %s not aborted", key)
-		}
-	}
-	for id, key := range kept {
-		if _, ok := got[id]; !ok {
-			t.Errorf("upload of %s aborted", key)
-		}
-	}
+	check(false)
+	backup(t, s, "redis_backup_20240103_000001.json")
+	check(true)
 }
 
 // faultProxy sits between a sink and versitygw; it counts the sweep's
@@ -502,6 +518,9 @@ func TestS3SweepCallerCancel(t *testing.T) {
 	w, err := s.Create(ctx, "redis_backup_20240103_000000.json")
 	if err == nil {
 		_ = w.Abort()
+		t.Errorf("Create succeeded on a context that expired during its sweep")
+	} else if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Create: %v, want a deadline error", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Create took %v; its context expired after 300ms", d)
@@ -521,9 +540,11 @@ type fakeUploads struct {
 	listErr  error
 	// sameMarker makes every listing page claim more with the same marker.
 	sameMarker bool
-	listCalls  int
-	partCalls  map[string]int
-	aborted    []string
+	// rejectIDMarker refuses upload-ID markers, as versitygw 1.8 does.
+	rejectIDMarker bool
+	listCalls      int
+	partCalls      map[string]int
+	aborted        []string
 }
 
 func (f *fakeUploads) ListMultipartUploads(_ context.Context, in *s3.ListMultipartUploadsInput, _ ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
@@ -532,6 +553,9 @@ func (f *fakeUploads) ListMultipartUploads(_ context.Context, in *s3.ListMultipa
 	f.listCalls++
 	if f.listErr != nil {
 		return nil, f.listErr
+	}
+	if f.rejectIDMarker && in.UploadIdMarker != nil {
+		return nil, errors.New("InvalidArgument: Invalid uploadId marker")
 	}
 	if f.sameMarker {
 		return &s3.ListMultipartUploadsOutput{Uploads: f.uploads[:1], IsTruncated: aws.Bool(true),
@@ -648,6 +672,18 @@ func TestSweepIdleRule(t *testing.T) {
 	if fmt.Sprint(f.aborted) != fmt.Sprint(want) {
 		t.Errorf("aborted %v, want %v", f.aborted, want)
 	}
+
+	// A server refusing upload-ID markers: the listing goes on after the
+	// key. The first page ends in arch's first upload, so arch's others
+	// wait for a later sweep; the next key's is still reached.
+	fr := &fakeUploads{uploads: f.uploads, parts: f.parts, partsErr: f.partsErr, partCalls: map[string]int{}, rejectIDMarker: true}
+	wr := newUploadSweeper(fr, "b", "p/")
+	wr.staleAge, wr.pageSize, wr.now = time.Hour, 2, func() time.Time { return now }
+	wr.sweep(context.Background())
+	sort.Strings(fr.aborted)
+	if want := []string{"a-no-parts", "m-other-archive"}; fmt.Sprint(fr.aborted) != fmt.Sprint(want) {
+		t.Errorf("refused markers: aborted %v, want %v", fr.aborted, want)
+	}
 	for _, id := range []string{"e-young", "g-no-initiated", "j-other-key", "k-below", "l-outside"} {
 		if f.partCalls[id] != 0 {
 			t.Errorf("%s: ListParts called; the listing alone rules it out", id)
@@ -712,5 +748,33 @@ func TestSweepConcurrentCreates(t *testing.T) {
 	<-done
 	if b.listCalls != 1 {
 		t.Errorf("%d listings for two overlapping sweeps, want 1", b.listCalls)
+	}
+}
+
+// TestCreateHookRunsAtOnce: a context that ends just before Create installs
+// its cancellation hook (here: while the driver opens the write) has the
+// hook run at once; it must find the Writer complete and abort it.
+func TestCreateHookRunsAtOnce(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The driver calls archiveOpt from within NewWriter: it ends the
+	// context there, after Create's own checks.
+	var end atomic.Pointer[context.CancelFunc]
+	s.archiveOpt = func(func(any) bool) error { (*end.Load())(); return nil }
+	for i := range 2000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		end.Store(&cancel)
+		w, err := s.Create(ctx, NewName(time.Unix(int64(i), 0), false, false))
+		cancel()
+		if err != nil {
+			continue // the driver noticed first
+		}
+		_ = w.Abort()
+		if _, err := w.Write([]byte("x")); err == nil {
+			t.Fatalf("Write after the context ended succeeded")
+		}
 	}
 }

@@ -69,6 +69,9 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	}
 	if s.sweep != nil {
 		s.sweep(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, s.wrap("create", name, err)
+		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, cancel: cancel, hash: sha256.New()}
@@ -86,11 +89,15 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 		return nil, s.wrap("create", name, err)
 	}
 	w.bw = bw
+	// Held while w.stop is set: with ctx already done, the hook runs at
+	// once, and must find w.stop.
+	w.mu.Lock()
 	w.stop = context.AfterFunc(ctx, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.abortLocked(s.wrap("write", name, context.Cause(ctx)))
 	})
+	w.mu.Unlock()
 	return w, nil
 }
 

@@ -124,6 +124,9 @@ type Dumper struct {
 	dump dumpState
 	// fieldTTLs: the server keeps hash field expiry times (set by Dump).
 	fieldTTLs bool
+	// bigFieldTTLs is set by writeScanned when the big hash it wrote had
+	// field expiry times (read by writeBatch, in the same goroutine).
+	bigFieldTTLs bool
 }
 
 // NewDumper returns a Dumper for the server base points at.
@@ -704,9 +707,13 @@ func (d *Dumper) writeBatch(ctx context.Context, c *redis.Client, db int, w KeyW
 	prog.done += n
 	prog.bytes += res.bytes
 	for _, m := range res.big {
+		d.bigFieldTTLs = false
 		ok, bytes, err := d.writeBig(ctx, c, db, w, m)
 		if err != nil {
 			return fmt.Errorf("key %s: %w", quoteKey(m.key), err)
+		}
+		if ok && d.bigFieldTTLs {
+			st.FieldTTLKeys++
 		}
 		st.Bytes += bytes
 		prog.bytes += bytes
@@ -900,6 +907,9 @@ func (d *Dumper) writeScanned(ctx context.Context, c *redis.Client, w KeyWriter,
 				return false, 0, err
 			}
 			items, exp = applyFieldTTLs(items, all)
+			if exp != nil {
+				d.bigFieldTTLs = true
+			}
 		}
 		if len(items) > 0 && !started {
 			if err := w.BeginKey(h); err != nil {

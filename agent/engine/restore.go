@@ -780,6 +780,10 @@ type bigKey struct {
 	raw []byte
 	// fieldsExpired counts hash fields dropped because their expiry passed.
 	fieldsExpired int
+	// pad is a member added to a sorted set being built so that it is a
+	// skiplist from before its first score of -0 (a listpack stores -0 as
+	// 0); it is removed before the key is moved into place.
+	pad []byte
 }
 
 // runBig writes the keys that arrive in several chunks (and streams), in
@@ -858,7 +862,10 @@ func (r *Restorer) addBig(ctx context.Context, st *bigKey, c *codec.Chunk, src C
 		case st.failed != nil:
 			return r.count(false, false, false, st.key, st.failed)
 		case r.opt.DryRun:
-			return r.count(!st.exists && !expired, st.exists && !expired, expired, st.key, nil)
+			// As the real run: an existing key is replaced with overwrite,
+			// else skipped.
+			write := !expired && (!st.exists || r.opt.Overwrite)
+			return r.count(write, !expired && !write, expired, st.key, nil)
 		}
 		return r.count(false, !expired, expired, st.key, nil)
 	}
@@ -970,6 +977,15 @@ func (r *Restorer) finishBig(ctx context.Context, st *bigKey, c *codec.Chunk) er
 	if r.opt.Overwrite {
 		over = "1"
 	}
+	if st.pad != nil {
+		if err := st.cl.ZRem(ctx, string(st.tmp), st.pad).Err(); err != nil {
+			r.cleanup(ctx, st)
+			if isFatal(err) || !isRedisReplyError(err) {
+				return wrapRedis("finish", err)
+			}
+			return r.count(false, false, false, st.key, err)
+		}
+	}
 	res, err := finishLua.Run(ctx, st.cl, []string{string(st.tmp), string(st.key)}, over, mode, val).Int64()
 	if err != nil {
 		r.cleanup(ctx, st)
@@ -1014,9 +1030,14 @@ func (r *Restorer) queueChunk(ctx context.Context, st *bigKey, c *codec.Chunk) (
 	if len(c.Items) == 0 {
 		return 0, nil
 	}
+	n := 0
+	if c.Type == codec.TypeZSet && st.pad == nil && hasNegativeZero(c.Items) {
+		st.pad = skiplistPad()
+		pipe.Do(ctx, "ZADD", tmp, 0, st.pad)
+		n++
+	}
 	// Split so that no command carries more than ~2000 arguments.
 	const per = 2000
-	n := 0
 	for start := 0; start < len(c.Items); start += per {
 		end := min(start+per, len(c.Items))
 		part := codec.Chunk{Type: c.Type, Items: c.Items[start:end]}

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -135,10 +137,11 @@ func (r *Restorer) queueFieldTTLs(ctx context.Context, st *bigKey, c *codec.Chun
 	args = append(args, "HSET", st.tmp)
 	flush := func() {
 		if len(args) > 2 {
-			st.pipe.Do(ctx, args...)
+			st.pipe.Do(ctx, args...) // the command keeps args: a new slice follows
 			n++
 		}
-		args = append(args[:0], "HSET", st.tmp)
+		args = make([]any, 0, 2+min(len(c.Items), per))
+		args = append(args, "HSET", st.tmp)
 	}
 	for i := 0; i+1 < len(c.Items); i += 2 {
 		if e := c.FieldExpire[i/2]; e > 0 {
@@ -444,4 +447,26 @@ func (r *Restorer) fieldShift(now int64) int64 {
 
 func (r *Restorer) noFieldTTLs() error {
 	return fmt.Errorf("the archive keeps expiry times on fields of this hash, and %s has no hash field expiry (Redis 7.4 or later, Valkey 9 or later): not restored", r.server)
+}
+
+// hasNegativeZero reports whether a zset chunk's scores (every second item)
+// hold -0.
+func hasNegativeZero(items [][]byte) bool {
+	for i := 1; i < len(items); i += 2 {
+		s := items[i]
+		if len(s) > 0 && s[0] == '-' {
+			if f, err := strconv.ParseFloat(string(s), 64); err == nil && f == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// skiplistPad returns a random member longer than any
+// zset-max-listpack-value (64 bytes by default) would keep in a listpack.
+func skiplistPad() []byte {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return []byte("redback-skiplist-pad-" + hex.EncodeToString(b) + strings.Repeat("-", 600))
 }

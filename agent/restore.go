@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -75,8 +76,12 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		return res, translate(err)
 	}
 	if !o.NoPrecheck {
-		if err := s.precheck(ctx, info, o.Identities); err != nil {
+		integrity, err := s.precheck(ctx, info, o.Identities)
+		if err != nil {
 			return res, err
+		}
+		if integrity == IntegrityNone {
+			res.Warnings = append(res.Warnings, warnNoChecksum)
 		}
 	}
 	if !o.DryRun {
@@ -128,7 +133,7 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
 	res.ExpiredCount = st.Expired
 	res.Errors = st.Messages
-	res.Warnings = st.Warnings
+	res.Warnings = append(res.Warnings, st.Warnings...)
 	res.PendingLost = st.PendingLost
 	res.FieldsExpired = st.FieldsExpired
 	if rerr != nil {
@@ -176,38 +181,61 @@ func (s *Service) decoder(name string, r io.Reader, ids []age.Identity) (io.Read
 	return plain, layers, nil
 }
 
+// ErrUnverifiable is the error of Verify for an archive that parsed end
+// to end but whose bytes nothing can vouch for: a seed or version 1
+// archive (no checksum of its own, FORMAT.md "Integrity") without a
+// manifest that records its SHA-256. It is not ErrInvalid: the archive may
+// well be sound, and restore still takes it (with a warning).
+var ErrUnverifiable = errors.New("archive integrity cannot be verified")
+
+// warnNoChecksum is the RestoreResult warning for a restore whose archive
+// nothing could check.
+const warnNoChecksum = "the archive carries no checksum (a seed or version 1 archive without its manifest): its integrity could not be checked"
+
 // precheck proves the archive whole before a restore writes: by its
 // recorded SHA-256 when there is one (and then only the age header is
-// checked against the identities), else by reading it end to end.
-func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Identity) error {
+// checked against the identities), else by reading it end to end, which
+// checks the document's own checksum (format version 2). It returns what
+// proved the archive's integrity (VerifyResult.Integrity): IntegrityNone
+// for a seed or version 1 archive without a manifest, which is read whole
+// and parses, but which nothing can vouch for; the restore goes on with a
+// warning (seed archives restore, that is the contract).
+func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Identity) (string, error) {
 	if info.Manifest != nil && info.Manifest.SHA256 != "" {
 		rc, _, err := s.sink.Open(ctx, info.Name)
 		if err != nil {
-			return translate(err)
+			return "", translate(err)
 		}
 		defer rc.Close()
 		h := newCountingHash(rc)
 		if _, err := io.Copy(io.Discard, h); err != nil {
-			return fmt.Errorf("read archive: %w", translate(err))
+			return "", fmt.Errorf("read archive: %w", translate(err))
 		}
 		if got := h.sum(); got != info.Manifest.SHA256 {
-			return fmt.Errorf("%w: %s: SHA-256 %s differs from the recorded %s: the archive is damaged", ErrInvalid, info.Name, got, info.Manifest.SHA256)
+			return "", fmt.Errorf("%w: %s: SHA-256 %s differs from the recorded %s: the archive is damaged", ErrInvalid, info.Name, got, info.Manifest.SHA256)
 		}
 		if info.Encrypted {
 			// Check the key now, before any write.
 			rc2, _, err := s.sink.Open(ctx, info.Name)
 			if err != nil {
-				return translate(err)
+				return "", translate(err)
 			}
 			defer rc2.Close()
 			if _, _, err := s.decoder(info.Name, rc2, ids); err != nil {
-				return err
+				return "", err
 			}
 		}
-		return nil
+		return IntegrityManifest, nil
 	}
-	_, err := s.readWhole(ctx, info.Name, ids)
-	return err
+	v, err := s.readWhole(ctx, info.Name, ids)
+	if err != nil {
+		return "", err
+	}
+	if v.Integrity == IntegrityNone {
+		s.log.Warn("restoring an archive that carries no checksum and has no manifest: its integrity cannot be checked",
+			"file", info.Name, "format_version", v.FormatVersion)
+	}
+	return v.Integrity, nil
 }
 
 // readWhole reads an archive end to end without touching Redis.
@@ -253,11 +281,14 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 	if _, err := io.Copy(io.Discard, h); err != nil {
 		return v, fmt.Errorf("read archive: %w", translate(err))
 	}
+	// The Reader returned io.EOF: a checksum the document carries matched
+	// (and a version 2 document without one was refused).
 	tr := rd.Trailer()
 	v.KeysCount = tr.KeysCount
 	v.KeysPerDB = dbCounts(tr.KeysPerDB)
 	v.Size = h.n
 	v.SHA256 = h.sum()
+	manifest := false
 	if m := info.Manifest; m != nil && m.SHA256 != "" {
 		v.ChecksumStored = true
 		if m.SHA256 != v.SHA256 {
@@ -266,13 +297,29 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 		if m.KeysCount != v.KeysCount {
 			return v, fmt.Errorf("%w: %s: %d keys, the manifest records %d", ErrInvalid, name, v.KeysCount, m.KeysCount)
 		}
+		manifest = true
+	}
+	switch {
+	case manifest && tr.Verified:
+		v.Integrity = IntegrityBoth
+	case manifest:
+		v.Integrity = IntegrityManifest
+	case tr.Verified:
+		v.Integrity = IntegrityArchive
+	default:
+		v.Integrity = IntegrityNone
 	}
 	return v, nil
 }
 
 // Verify reads an archive end to end (decrypt, gunzip, parse, count,
-// checksum) without touching Redis, and records the success in its manifest
-// (creating one for an archive copied in by hand).
+// checksums) without touching Redis, and records the success in its
+// manifest (creating one for an archive copied in by hand). Its bytes must
+// be vouched for by the SHA-256 its manifest records, or by the checksum
+// the document carries (format version 2), or both (VerifyResult.Integrity
+// says which); a seed or version 1 archive without a manifest has neither,
+// so it is not verified: the result is not a success, nothing is recorded,
+// and the error wraps ErrUnverifiable.
 func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (VerifyResult, error) {
 	if err := sinks.ValidateName(name); err != nil {
 		err = translate(err)
@@ -282,6 +329,16 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 	defer release()
 	v, err := s.readWhole(ctx, name, ids)
 	if err != nil {
+		v.Error = err.Error()
+		return v, err
+	}
+	if v.Integrity == IntegrityNone {
+		kind := "a seed archive"
+		if v.FormatVersion > 0 {
+			kind = fmt.Sprintf("an archive of format version %d", v.FormatVersion)
+		}
+		err := fmt.Errorf("%w: %s parsed end to end (%d keys), but it carries no checksum (%s) and has no manifest that records one, so its bytes cannot be verified; it can still be restored",
+			ErrUnverifiable, name, v.KeysCount, kind)
 		v.Error = err.Error()
 		return v, err
 	}
@@ -310,7 +367,7 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 		return v, nil
 	}
 	v.Recorded = true
-	s.log.Info("archive verified", "file", name, "keys", v.KeysCount, "sha256", v.SHA256)
+	s.log.Info("archive verified", "file", name, "keys", v.KeysCount, "sha256", v.SHA256, "integrity", v.Integrity)
 	return v, nil
 }
 

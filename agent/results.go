@@ -135,12 +135,26 @@ type VerifyResult struct {
 	FormatVersion  int              `json:"format_version"`
 	Compressed     bool             `json:"compressed"`
 	Encrypted      bool             `json:"encrypted"`
+	// Integrity says what proved the archive's bytes sound, once it was
+	// read end to end: IntegrityManifest (the SHA-256 its manifest
+	// records), IntegrityArchive (the checksum the document carries, format
+	// version 2), IntegrityBoth, or IntegrityNone (a seed or version 1
+	// archive without a manifest: not verifiable, so not a success).
+	Integrity string `json:"integrity,omitempty"`
 	// Recorded says the outcome was written to the archive's manifest;
 	// Warning says why not (read-only storage).
 	Recorded bool   `json:"recorded"`
 	Warning  string `json:"warning,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
+
+// The values of VerifyResult.Integrity.
+const (
+	IntegrityManifest = "manifest"
+	IntegrityArchive  = "archive"
+	IntegrityBoth     = "manifest+archive"
+	IntegrityNone     = "none"
+)
 
 // PruneResult answers `redback prune`.
 type PruneResult struct {

@@ -21,6 +21,11 @@ var (
 	// ErrNewerFormat: the archive's format_version is newer than
 	// FormatVersion. It does not wrap ErrCorrupt.
 	ErrNewerFormat = errors.New("archive format is newer than this redback reads")
+	// ErrChecksum: the document's own checksum (its "sha256" member,
+	// FORMAT.md "Integrity") differs from the SHA-256 of its content. Next
+	// returns it, at the end of the document, instead of io.EOF; the error
+	// wraps ErrCorrupt as well.
+	ErrChecksum = errors.New("archive checksum mismatch: the archive is damaged")
 )
 
 // corruptf returns an error wrapping ErrCorrupt that names the JSON byte

@@ -70,17 +70,19 @@ func TestTruncatedEveryOffset(t *testing.T) {
 }
 
 func TestTruncatedGzip(t *testing.T) {
-	data, err := os.ReadFile("testdata/v1.json.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := 0; n < len(data); n++ {
-		jr, _, err := NewDecoder(bytes.NewReader(data[:n]), DecodeOptions{})
-		if err == nil {
-			err = drainReader(NewReader(jr))
+	for _, name := range []string{"v1.json.gz", "v2.json.gz"} {
+		data, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("cut at %d: %v", n, err)
+		for n := 0; n < len(data); n++ {
+			jr, _, err := NewDecoder(bytes.NewReader(data[:n]), DecodeOptions{})
+			if err == nil {
+				err = drainReader(NewReader(jr))
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s cut at %d: %v", name, n, err)
+			}
 		}
 	}
 }
@@ -300,7 +302,7 @@ func TestNewerFormat(t *testing.T) {
 	}
 	// Versions 1 and 2 are read.
 	for _, v := range []string{"1", "2"} {
-		if err := drain([]byte(`{"format":"redback","format_version":`+v+`,"data":{},"keys_count":0}`), ReaderOptions{}); err != nil {
+		if err := drain(seal([]byte(`{"format":"redback","format_version":`+v+`,"data":{},"keys_count":0}`)), ReaderOptions{}); err != nil {
 			t.Fatalf("version %s: %v", v, err)
 		}
 	}

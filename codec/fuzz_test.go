@@ -2,8 +2,11 @@ package codec
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -26,8 +29,8 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(`{"format":"redback","format_version":1,"data":{"k":{"type":"stream","value":{"groups":[{"name":"g","entries_read":null}],"entries":[["1-0",["a","b"]]],"last_id":"1-0"}}},"keys_count":1}`))
 	// Version 2: field expiries, raw values, consumers and pending entries,
 	// source facts; and a version 1 document holding them.
-	f.Add([]byte(`{"format":"redback","format_version":2,"source":{"server":"valkey","server_version":"9.0.1","rdb_version":80},"data":{"h":{"type":"hash","value":[["a","1",1701786741535],["b","2"]]},"r":{"type":"raw","redis_type":"vectorset","module":"vectorset","rdb_version":12,"pttl":5,"value":"\u0000b64:BwECAwQFBgcICQ=="}},"keys_count":2}`))
-	f.Add([]byte(`{"format":"redback","format_version":2,"data":{"s":{"type":"stream","value":{"last_id":"2-0","groups":[{"name":"g","last_delivered_id":"2-0","entries_read":2,"consumers":[{"name":"bob","seen_time":9,"active_time":null},{"name":"\u0000b64:/w==","seen_time":1,"active_time":1}],"pending":[["1-0","bob",3,4],["2-0","gone",5,1]]},{"name":"e","consumers":[],"pending":[]}],"entries":[["1-0",["a","b"]]]}}},"keys_count":1}`))
+	f.Add(seal([]byte(`{"format":"redback","format_version":2,"source":{"server":"valkey","server_version":"9.0.1","rdb_version":80},"data":{"h":{"type":"hash","value":[["a","1",1701786741535],["b","2"]]},"r":{"type":"raw","redis_type":"vectorset","module":"vectorset","rdb_version":12,"pttl":5,"value":"\u0000b64:BwECAwQFBgcICQ=="}},"keys_count":2}`)))
+	f.Add(seal([]byte(`{"format":"redback","format_version":2,"data":{"s":{"type":"stream","value":{"last_id":"2-0","groups":[{"name":"g","last_delivered_id":"2-0","entries_read":2,"consumers":[{"name":"bob","seen_time":9,"active_time":null},{"name":"\u0000b64:/w==","seen_time":1,"active_time":1}],"pending":[["1-0","bob",3,4],["2-0","gone",5,1]]},{"name":"e","consumers":[],"pending":[]}],"entries":[["1-0",["a","b"]]]}}},"keys_count":1}`)))
 	f.Add([]byte(`{"format":"redback","format_version":1,"data":{"h":{"type":"hash","value":[["a","1",5]]},"s":{"type":"stream","value":{"groups":[{"name":"g","consumers":[{"name":"c"}],"pending":[[1]]}]}},"r":{"type":"raw","value":""}},"keys_count":3}`))
 	big := KeyHeader{Key: []byte("h"), Type: TypeHash, FieldTTLs: true}
 	keys := []genKey{{h: big}}
@@ -77,6 +80,19 @@ func fuzzReader(t *testing.T, data []byte) {
 	}
 	if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) && err.Error() != "EOF" {
 		t.Fatalf("error not wrapping ErrCorrupt: %v", err)
+	}
+	if err == io.EOF {
+		// The end of a version 2 document is reported only with its
+		// checksum checked, and a checksum found is FORMAT.md's digest.
+		tr := r.Trailer()
+		if h, _ := r.Header(); h.FormatVersion >= 2 && !tr.Verified {
+			t.Fatalf("version 2 document read without a checksum: %+v", tr)
+		}
+		if i := bytes.LastIndex(data, []byte(`"sha256"`)); tr.Verified && i >= 0 && bytes.Contains(data[i:], []byte(tr.Checksum)) {
+			if sum := sha256.Sum256(data[:i]); hex.EncodeToString(sum[:]) != tr.Checksum {
+				t.Fatalf("checksum %s verified, the document before the member hashes to %x", tr.Checksum, sum)
+			}
+		}
 	}
 	if r.Offset() > int64(len(data)) {
 		t.Fatalf("offset %d beyond input %d", r.Offset(), len(data))

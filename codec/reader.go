@@ -2,6 +2,10 @@ package codec
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
 	"io"
 	"math"
 	"strconv"
@@ -28,6 +32,14 @@ type ReaderOptions struct {
 // most 512 MiB), never by the archive's size. It is not safe for
 // concurrent use, except that Release may be called from any goroutine.
 //
+// The Reader checks the document's own checksum (FORMAT.md "Integrity"):
+// it hashes every byte as it consumes it and compares at the "sha256"
+// member, which must be the last; a mismatch is an error wrapping
+// ErrChecksum that Next returns instead of io.EOF, and a version 2
+// document without the member is refused. Chunks handed out before are
+// therefore tentative until io.EOF. Trailer says whether the document
+// carried a checksum (seed and version 1 archives have none).
+//
 // Every error caused by the document wraps ErrCorrupt and names the byte
 // offset, except ErrNewerFormat; errors of the underlying reader are
 // returned wrapped (those of NewDecoder's stream keep their ErrCorrupt).
@@ -40,6 +52,17 @@ type Reader struct {
 	eof      bool
 	rerr     error
 	opt      ReaderOptions
+
+	// The document's checksum (FORMAT.md "Integrity"): sha holds every
+	// byte consumed before buf[hpos]. mark is the offset of the name of
+	// the top-level member being read (-1 when none); markSum, once
+	// markDone, the digest of the document before it (taken when a refill
+	// had to hash past it, or when the name turned out to be "sha256").
+	sha      hash.Hash
+	hpos     int
+	mark     int64
+	markSum  [sha256.Size]byte
+	markDone bool
 
 	hdr     Header
 	hdrDone bool
@@ -143,6 +166,7 @@ const (
 	topKeysCount
 	topKeysPerDB
 	topCompleted
+	topSha256
 )
 
 const (
@@ -193,6 +217,8 @@ func newReaderSize(r io.Reader, o ReaderOptions, size int) *Reader {
 		buf:  make([]byte, max(size, 8<<10)),
 		opt:  o,
 		name: make([]byte, 0, 128),
+		sha:  sha256.New(),
+		mark: -1,
 	}
 }
 
@@ -232,7 +258,9 @@ func (r *Reader) Header() (Header, error) {
 
 // Trailer returns the archive's trailer; it is complete once Next has
 // returned io.EOF. For seed archives KeysCount and KeysPerDB are the
-// counted keys.
+// counted keys. Checksum and Verified tell whether the document carried
+// its own checksum and that it matched (always so at io.EOF for version
+// 2; never for seed and version 1 archives, which carry none).
 func (r *Reader) Trailer() Trailer { return r.trailer }
 
 // Release hands a chunk back for its buffers to be reused. The caller must
@@ -267,10 +295,18 @@ func (r *Reader) topMember() error {
 		return r.finish()
 	}
 	start := r.offset()
+	if r.seen&topSha256 != 0 {
+		return corruptf(start, "a member after \"sha256\", which must be the last")
+	}
+	r.mark, r.markDone = start, false
 	name, err := r.memberName()
 	if err != nil {
 		return err
 	}
+	if string(name) == "sha256" {
+		r.sumAtMark()
+	}
+	r.mark = -1
 	bit := uint32(0)
 	switch string(name) {
 	case "format":
@@ -293,6 +329,8 @@ func (r *Reader) topMember() error {
 		bit = topKeysPerDB
 	case "completed_at":
 		bit = topCompleted
+	case "sha256":
+		bit = topSha256
 	default:
 		return r.skipValue(1)
 	}
@@ -359,6 +397,8 @@ func (r *Reader) topMember() error {
 		r.keysCount = v
 	case topKeysPerDB:
 		return r.keysPerDBMember()
+	case topSha256:
+		return r.checksum(start)
 	case topData, topDBs:
 		if r.seen&topFormat != 0 && r.seen&topVersion == 0 {
 			return corruptf(start, "\"format\" without \"format_version\"")
@@ -377,6 +417,63 @@ func (r *Reader) topMember() error {
 		}
 	}
 	return nil
+}
+
+// sumAtMark makes r.markSum the digest of the document before r.mark.
+func (r *Reader) sumAtMark() {
+	if r.markDone {
+		return
+	}
+	m := int(r.mark - r.base) // in [hpos, pos]: no refill since the mark
+	r.sha.Write(r.buf[r.hpos:m])
+	r.hpos = m
+	r.sha.Sum(r.markSum[:0])
+	r.markDone = true
+}
+
+// hashConsumed adds the bytes consumed (before r.pos) to the checksum,
+// taking the digest at the mark on the way; more calls it before it drops
+// them.
+func (r *Reader) hashConsumed() {
+	if r.mark >= 0 {
+		r.sumAtMark()
+	}
+	r.sha.Write(r.buf[r.hpos:r.pos])
+	r.hpos = r.pos
+}
+
+// checksum reads the "sha256" member's value (its name started at start)
+// and compares it with the digest of the document before the name.
+func (r *Reader) checksum(start int64) error {
+	if _, err := r.peekTok(); err != nil {
+		return err
+	}
+	vstart := r.offset()
+	s, err := r.smallString("sha256", 2*sha256.Size)
+	if err != nil {
+		return err
+	}
+	if len(s) != 2*sha256.Size || r.offset()-vstart != 2*sha256.Size+2 || !isLowerHex(s) {
+		return corruptf(start, "invalid sha256 %q: want %d lowercase hex digits", s, 2*sha256.Size)
+	}
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], r.markSum[:])
+	r.trailer.Checksum = string(s)
+	if string(s) != string(want[:]) {
+		return fmt.Errorf("%w: %w: at byte %d: the archive records sha256 %s, its content hashes to %s",
+			ErrCorrupt, ErrChecksum, start, s, want[:])
+	}
+	r.trailer.Verified = true
+	return nil
+}
+
+func isLowerHex(s []byte) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func newerFormat(v int64) error {
@@ -568,6 +665,9 @@ func (r *Reader) finish() error {
 	}
 	if r.seen&topData == 0 {
 		return r.corrupt("no \"data\" member: not an archive")
+	}
+	if r.hdr.FormatVersion >= 2 && r.seen&topSha256 == 0 {
+		return r.corrupt("no \"sha256\": an archive of format_version %d ends with its checksum; this one is damaged or incomplete", r.hdr.FormatVersion)
 	}
 	r.st = stEnd
 	if r.seed {

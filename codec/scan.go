@@ -60,9 +60,10 @@ func (r *Reader) readErr(err error) error {
 // single byte could be added.
 func (r *Reader) more() error {
 	if r.pos > 0 {
+		r.hashConsumed()
 		n := copy(r.buf, r.buf[r.pos:r.end])
 		r.base += int64(r.pos)
-		r.end, r.pos = n, 0
+		r.end, r.pos, r.hpos = n, 0, 0
 	}
 	if r.rerr != nil {
 		return r.rerr

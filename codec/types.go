@@ -75,6 +75,17 @@ type Trailer struct {
 	KeysCount   int64
 	KeysPerDB   map[int]int64
 	CompletedAt time.Time
+	// Checksum is the document's own SHA-256 (its "sha256" member, 64
+	// lowercase hex digits; FORMAT.md "Integrity"): the one written, from
+	// a Writer; the one found, from a Reader ("" when the document has
+	// none: seed and version 1 archives).
+	Checksum string
+	// Verified is set by a Reader when the document carried a checksum and
+	// it matched the document's content. A Reader never returns io.EOF for
+	// a document whose checksum does not match, nor for a version 2
+	// document without one; so at io.EOF, Verified false means a seed or
+	// version 1 archive whose integrity the document itself cannot prove.
+	Verified bool
 }
 
 // StreamMeta is what a stream holds besides its entries.

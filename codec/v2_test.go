@@ -286,7 +286,7 @@ func TestStreamLimits(t *testing.T) {
 			fmt.Fprintf(&b, `{"name":"g%d","last_delivered_id":"0-0",%s}`, i, g)
 		}
 		b.WriteString(`],"entries":[]}}},"keys_count":1}`)
-		return b.Bytes()
+		return seal(b.Bytes())
 	}
 	consumers := func(n int, nameLen int) string {
 		var b strings.Builder
@@ -504,7 +504,7 @@ func TestReaderV2Compat(t *testing.T) {
 	  "h": {"type": "hash", "value": [ ["a", "1" , 7 ] , ["b","2"] ]},
 	  "st": {"type":"stream","value":{"entries":[],"groups":[{"pending":[["2-0","bob",3,4]],"x":{},"consumers":[{"active_time":null,"x":1,"seen_time":9,"name":"bob"}],"name":"g"}],"last_id":"2-0"}}
 	}, "keys_count": 4}`
-	_, keys, _, err = readAll(t, []byte(v2), ReaderOptions{})
+	_, keys, _, err = readAll(t, seal([]byte(v2)), ReaderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestReaderV2Compat(t *testing.T) {
 		t.Fatalf("group %+v", g)
 	}
 	// The object form of a hash carries no expiries.
-	_, keys, _, err = readAll(t, []byte(hdr2+`"h":{"type":"hash","value":{"a":"1"}}},"keys_count":1}`), ReaderOptions{})
+	_, keys, _, err = readAll(t, seal([]byte(hdr2+`"h":{"type":"hash","value":{"a":"1"}}},"keys_count":1}`)), ReaderOptions{})
 	if err != nil || !slices.Equal(keys[0].fexp, []int64{0}) {
 		t.Fatalf("%v %v", err, keys)
 	}

@@ -1,9 +1,12 @@
 package codec
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 	"time"
@@ -37,6 +40,10 @@ type Writer struct {
 	flushed int64
 	err     error
 	h       Header
+	// sha hashes the document as it is flushed (FORMAT.md "Integrity");
+	// buf[:hashed] is already in it.
+	sha    hash.Hash
+	hashed int
 
 	started  bool // header members written
 	dataOpen bool // "data" object opened (and maybe closed)
@@ -77,7 +84,7 @@ func NewWriter(w io.Writer, h Header) *Writer {
 		h.Timestamp = h.CreatedAt.Format("20060102_150405")
 	}
 	h.FormatVersion = FormatVersion
-	return &Writer{dst: w, buf: make([]byte, 0, writeBufSize), h: h}
+	return &Writer{dst: w, buf: make([]byte, 0, writeBufSize), h: h, sha: sha256.New()}
 }
 
 // Keys returns the number of keys ended so far.
@@ -102,6 +109,8 @@ func (w *Writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	w.sha.Write(w.buf[w.hashed:])
+	w.hashed = 0
 	n, err := w.dst.Write(w.buf)
 	w.flushed += int64(n)
 	if err == nil && n < len(w.buf) {
@@ -749,10 +758,12 @@ func (w *Writer) EndKey() error {
 	return w.maybeFlush()
 }
 
-// Close ends the document: it writes keys_count, keys_per_db and
-// completed_at and flushes everything to the underlying io.Writer, which
-// it does not close. It fails if a key is still open. The Trailer returned
-// is what was written.
+// Close ends the document: it writes keys_count, keys_per_db,
+// completed_at and, last, sha256 (the SHA-256 of everything before it:
+// FORMAT.md "Integrity"), and flushes everything to the underlying
+// io.Writer, which it does not close. It fails if a key is still open.
+// The Trailer returned is what was written (Checksum the digest in hex;
+// Verified is for Readers and stays false).
 func (w *Writer) Close() (Trailer, error) {
 	if w.err != nil {
 		return Trailer{}, w.err
@@ -797,6 +808,16 @@ func (w *Writer) Close() (Trailer, error) {
 	}
 	b = append(b, `},"completed_at":"`...)
 	b = t.CompletedAt.AppendFormat(b, timeLayout)
+	b = append(b, `",`...)
+	// The digest covers every byte up to here: what was flushed and what
+	// is buffered.
+	w.sha.Write(b[w.hashed:])
+	w.hashed = len(b)
+	var sum [sha256.Size]byte
+	w.sha.Sum(sum[:0])
+	t.Checksum = hex.EncodeToString(sum[:])
+	b = append(b, `"sha256":"`...)
+	b = append(b, t.Checksum...)
 	b = append(b, "\"}\n"...)
 	w.buf = b
 	w.closed = true

@@ -33,6 +33,15 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 					if res.SHA256 != "" {
 						fmt.Fprintf(w, "  sha256: %s\n", res.SHA256)
 					}
+					if res.Server != "" {
+						fmt.Fprintf(w, "  server: %s\n", res.Server)
+					}
+					for typ, n := range res.RawKeys {
+						fmt.Fprintf(w, "  kept as DUMP payloads: %d %s keys (restorable only where the server loads them)\n", n, typ)
+					}
+					for _, m := range res.Warnings {
+						fmt.Fprintln(w, "warning:", m)
+					}
 				})
 			})
 		},

@@ -46,6 +46,9 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 					}
 					fmt.Fprintf(w, "%s %d of %d keys from %s (skipped %d, expired %d, errors %d) in %.1fs\n",
 						verb, res.RestoredCount, res.TotalKeys, res.Filename, res.SkippedCount, res.ExpiredCount, res.ErrorCount, res.DurationSeconds)
+					for _, m := range res.Warnings {
+						fmt.Fprintln(w, "warning:", m)
+					}
 				})
 			})
 		},

@@ -18,8 +18,13 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "verify FILENAME",
-		Short: "Read an archive end to end and check its checksum, without touching Redis",
-		Args:  cobra.ExactArgs(1),
+		Short: "Read an archive end to end and check its checksums, without touching Redis",
+		Long: `Read an archive end to end (decrypt, gunzip, parse, count) and check its checksums,
+without touching Redis: the SHA-256 its manifest records and the checksum the archive
+carries itself (format version 2). An archive that has neither (a seed or version 1
+archive copied in without its manifest) parses but cannot be verified: verify then
+fails (exit status 1) and records nothing; restore still takes it, with a warning.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withService(ctx, true, func(svc *agent.Service) error {
 				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
@@ -29,8 +34,13 @@ func verifyCmd(ctx context.Context, g *globals) *cobra.Command {
 				res, err := svc.Verify(ctx, args[0], ids)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					fmt.Fprintf(w, "OK %s: %d keys, %d bytes, sha256 %s", res.Filename, res.KeysCount, res.Size, res.SHA256)
-					if res.ChecksumStored {
+					switch res.Integrity {
+					case agent.IntegrityBoth:
+						fmt.Fprint(w, " (matches the recorded checksum; the archive's own checksum matches)")
+					case agent.IntegrityManifest:
 						fmt.Fprint(w, " (matches the recorded checksum)")
+					case agent.IntegrityArchive:
+						fmt.Fprint(w, " (the archive's own checksum matches)")
 					}
 					fmt.Fprintln(w)
 					if res.Warning != "" {

@@ -40,7 +40,9 @@ type DumpOptions struct {
 	ScanCount int
 	// Workers is the number of batches read concurrently (one connection each).
 	Workers int
-	// BigElements: a collection with more elements is read in windows.
+	// BigElements: a collection with more elements is read in windows
+	// (with ReadCommands; ReadAuto judges by MEMORY USAGE against BigBytes
+	// alone, since a DUMP of many small elements stays small).
 	BigElements int64
 	// BigBytes: a string longer than this, or a collection whose estimated
 	// memory is larger, is read in windows.

@@ -537,3 +537,32 @@ func TestDryRunOverwriteCountsExistingKeysAsRestored(t *testing.T) {
 			restoreAll(t, ctx, dst, archive, RestoreOptions{Overwrite: true}))
 	}
 }
+
+// The same for a sorted set written whole by the restore script (ZADD of
+// every member): on every server a skiplist keeps its -0.
+func TestScriptedZSetKeepsNegativeZero(t *testing.T) {
+	for _, name := range redistest.Matrix {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			src := redistest.StartServer(t, name)
+			c := src.Client(t, 0)
+			args := []any{"ZADD", "z"}
+			for i := 1; i < 200; i++ { // over zset-max-listpack-entries (128): a skiplist
+				args = append(args, i, fmt.Sprint("m", i))
+			}
+			must(t, c.Do(ctx, append(args, "-0", "negative-zero")...).Err())
+			if s := c.Do(ctx, "ZSCORE", "z", "negative-zero").Val(); s != "-0" {
+				t.Fatalf("the source holds %v", s)
+			}
+			archive, _ := dumpAll(t, ctx, src, DumpOptions{})
+			dst := redistest.StartServer(t, name)
+			rd := codec.NewReader(bytes.NewReader(archive)) // one chunk: the small-key path
+			rs, err := NewRestorer(opts(t, dst, 0), RestoreOptions{WriteMode: WriteScript}).Restore(ctx, rd)
+			must(t, err)
+			d := dst.Client(t, 0)
+			if s, enc := d.Do(ctx, "ZSCORE", "z", "negative-zero").Val(), d.ObjectEncoding(ctx, "z").Val(); s != "-0" || rs.Restored != 1 {
+				t.Fatalf("restored (%+v) as a %s, the score of -0 is %v", rs, enc, s)
+			}
+		})
+	}
+}

@@ -430,7 +430,10 @@ func (r *Restorer) expiry(c *codec.Chunk) (mode string, val int64, expired bool)
 
 // restoreScript writes one small non-string key atomically.
 // KEYS[1] key. ARGV: overwrite (0/1), command, expiry mode ("", PX, PXAT),
-// expiry value, then the command's arguments.
+// expiry value, then the command's arguments. The command ZADD-PAD is ZADD
+// of a sorted set with a score of -0: its first argument is a member that
+// makes the key a skiplist first (a listpack stores -0 as 0), removed at
+// the end.
 const restoreScript = `
 local k = KEYS[1]
 if ARGV[1] == '0' then
@@ -438,7 +441,13 @@ if ARGV[1] == '0' then
 else
   redis.call('UNLINK', k)
 end
-redis.call(ARGV[2], k, unpack(ARGV, 5))
+if ARGV[2] == 'ZADD-PAD' then
+  redis.call('ZADD', k, 0, ARGV[5])
+  redis.call('ZADD', k, unpack(ARGV, 6))
+  redis.call('ZREM', k, ARGV[5])
+else
+  redis.call(ARGV[2], k, unpack(ARGV, 5))
+end
 if ARGV[3] == 'PX' then redis.call('PEXPIRE', k, ARGV[4])
 elseif ARGV[3] == 'PXAT' then redis.call('PEXPIREAT', k, ARGV[4]) end
 return 1
@@ -680,7 +689,15 @@ func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, 
 	for i, c := range batch {
 		mode, val, _ := r.expiry(c)
 		args := make([]any, 0, 8+len(c.Items))
-		args = append(args, "EVALSHA", restoreLua.Hash(), 1, c.Key, over, writeCommand(c.Type), mode, val)
+		cmd := writeCommand(c.Type)
+		var pad []byte
+		if c.Type == codec.TypeZSet && hasNegativeZero(c.Items) {
+			cmd, pad = "ZADD-PAD", skiplistPad()
+		}
+		args = append(args, "EVALSHA", restoreLua.Hash(), 1, c.Key, over, cmd, mode, val)
+		if pad != nil {
+			args = append(args, pad)
+		}
 		args = appendElems(args, c)
 		cmds[i] = pipe.Do(ctx, args...)
 	}

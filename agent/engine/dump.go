@@ -813,7 +813,21 @@ func (d *Dumper) writeBigString(ctx context.Context, c *redis.Client, w KeyWrite
 		return false, 0, err
 	}
 	if total == 0 {
-		return false, 0, nil
+		// An empty string, or a key gone: GETRANGE answers "" for both.
+		n, err := c.Exists(ctx, string(h.Key)).Result()
+		if err != nil {
+			return false, 0, wrapRedis("EXISTS", err)
+		}
+		if n == 0 {
+			return false, 0, nil
+		}
+		if err := w.BeginKey(h); err != nil {
+			return false, 0, err
+		}
+		if err := w.WriteString(nil); err != nil {
+			return false, 0, err
+		}
+		return true, 0, w.EndKey()
 	}
 	h.StringBase64 = !tc.IsText()
 	if err := w.BeginKey(h); err != nil {

@@ -709,25 +709,30 @@ func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, 
 		execErr = err
 	}
 	for i, c := range batch {
-		v, err := cmds[i].Result()
-		if err == nil && v == nil && execErr != nil {
-			err = execErr // the command never ran (see writeSmall)
-		}
-		if err != nil {
-			if isFatal(err) {
-				return wrapRedis("write", err)
-			}
-			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
-				return cerr
-			}
-			continue
-		}
-		done := v == int64(1)
-		if cerr := r.count(done, !done, false, c.Key, nil); cerr != nil {
-			return cerr
+		if err := r.countScripted(c.Key, cmds[i], execErr); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// countScripted records the outcome of one restore script (1: written, 0:
+// the key existed). execErr is the pipeline's error: a command without a
+// reply never ran (see writeSmall). It returns only errors that stop the
+// restore.
+func (r *Restorer) countScripted(key []byte, cmd *redis.Cmd, execErr error) error {
+	v, err := cmd.Result()
+	if err == nil && v == nil && execErr != nil {
+		err = execErr
+	}
+	if err != nil {
+		if isFatal(err) {
+			return wrapRedis("write", err)
+		}
+		return r.count(false, false, false, key, err)
+	}
+	done := v == int64(1)
+	return r.count(done, !done, false, key, nil)
 }
 
 func rdbKind(t codec.Type) rdbvalue.Kind {

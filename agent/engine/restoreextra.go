@@ -415,22 +415,8 @@ func (r *Restorer) writeFieldTTLHashes(ctx context.Context, db int, cl *redis.Cl
 			}
 			continue
 		}
-		v, err := cmds[i].Result()
-		if err == nil && v == nil && execErr != nil {
-			err = execErr
-		}
-		if err != nil {
-			if isFatal(err) {
-				return wrapRedis("write", err)
-			}
-			if cerr := r.count(false, false, false, c.Key, err); cerr != nil {
-				return cerr
-			}
-			continue
-		}
-		done := v == int64(1)
-		if cerr := r.count(done, !done, false, c.Key, nil); cerr != nil {
-			return cerr
+		if err := r.countScripted(c.Key, cmds[i], execErr); err != nil {
+			return err
 		}
 	}
 	return nil

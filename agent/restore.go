@@ -88,7 +88,7 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		if err := engine.CheckTarget(ctx, s.redis, o.AllowEviction || s.cfg.Restore.AllowEviction); err != nil {
 			return res, err
 		}
-		if !o.IgnoreMemory && info.Manifest != nil {
+		if !o.IgnoreMemory && !s.cfg.Restore.IgnoreMemory && info.Manifest != nil {
 			need, _ := strconv.ParseInt(info.Manifest.Source["used_memory_dataset"], 10, 64)
 			if err := engine.CheckMemory(ctx, s.redis, need); err != nil {
 				return res, err

@@ -92,8 +92,12 @@ type Restore struct {
 	KeysPerSecond float64 `yaml:"keys_per_second"`
 	MaxErrors     int     `yaml:"max_errors"`
 	// AllowEviction lets a restore run against a server whose
-	// maxmemory-policy is allkeys-* (it could evict existing keys).
+	// maxmemory-policy is allkeys-* or volatile-* (it could evict existing
+	// keys).
 	AllowEviction bool `yaml:"allow_eviction"`
+	// IgnoreMemory lets a restore run against a server that seems to lack
+	// the memory the archive's data needs (--ignore-memory).
+	IgnoreMemory bool `yaml:"ignore_memory"`
 	// Identities are age identity files for encrypted archives.
 	Identities []string `yaml:"identities"`
 	// PassphraseFile names a file holding the passphrase of archives

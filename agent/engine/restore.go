@@ -602,14 +602,9 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 		cmds[i] = pipe.Do(ctx, args...)
 		viaRestore[i] = true
 	}
-	var execErr error
-	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			if !isRedisReplyError(err) {
-				return wrapRedis("write", err)
-			}
-			execErr = err
-		}
+	execErr, err := execWrites(ctx, pipe)
+	if err != nil {
+		return err
 	}
 	for i, c := range batch {
 		if cmds[i] == nil {
@@ -701,12 +696,9 @@ func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, 
 		args = appendElems(args, c)
 		cmds[i] = pipe.Do(ctx, args...)
 	}
-	var execErr error
-	if _, err := pipe.Exec(ctx); err != nil {
-		if !isRedisReplyError(err) {
-			return wrapRedis("write", err)
-		}
-		execErr = err
+	execErr, err := execWrites(ctx, pipe)
+	if err != nil {
+		return err
 	}
 	for i, c := range batch {
 		if err := r.countScripted(c.Key, cmds[i], execErr); err != nil {

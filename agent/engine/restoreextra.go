@@ -399,14 +399,9 @@ func (r *Restorer) writeFieldTTLHashes(ctx context.Context, db int, cl *redis.Cl
 		args = append(args, ttls...)
 		cmds[i] = pipe.Do(ctx, args...)
 	}
-	var execErr error
-	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			if !isRedisReplyError(err) {
-				return wrapRedis("write", err)
-			}
-			execErr = err
-		}
+	execErr, err := execWrites(ctx, pipe)
+	if err != nil {
+		return err
 	}
 	for i, c := range batch {
 		if cmds[i] == nil {
@@ -455,4 +450,21 @@ func skiplistPad() []byte {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return []byte("redback-skiplist-pad-" + hex.EncodeToString(b) + strings.Repeat("-", 600))
+}
+
+// execWrites sends a pipeline of writes (nothing when it is empty). A
+// server's reply to one command comes back as execErr, for the commands to
+// be counted one by one (a command left without a reply never ran: see
+// writeSmall); any other failure is err, which stops the restore.
+func execWrites(ctx context.Context, pipe redis.Pipeliner) (execErr, err error) {
+	if pipe.Len() == 0 {
+		return nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		if !isRedisReplyError(err) {
+			return nil, wrapRedis("write", err)
+		}
+		return err, nil
+	}
+	return nil, nil
 }

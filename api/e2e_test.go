@@ -172,24 +172,22 @@ func startServe(t *testing.T, bin, cfgPath string, env ...string) (*exec.Cmd, st
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), env...)
+	// cmd.Stderr as a plain writer: Wait returns only after every line the
+	// process wrote has been copied (a StderrPipe read racing Wait can lose
+	// the last lines, the shutdown record among them).
 	logs := &syncBuffer{}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addrc := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
 		re := regexp.MustCompile(`msg="api listening" addr=(\S+)`)
-		for sc.Scan() {
-			line := sc.Text()
-			logs.Write([]byte(line + "\n"))
-			if m := re.FindStringSubmatch(line); m != nil {
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if m := re.FindStringSubmatch(logs.String()); m != nil {
 				addrc <- m[1]
+				return
 			}
 		}
 	}()

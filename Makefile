@@ -28,10 +28,13 @@ test-matrix: test-deps
 	REDBACK_RANDOM_MATRIX=1 REDBACK_RANDOM_SECONDS=$(RANDOM_SECONDS) $(GO) test -race -count=1 -v -parallel 6 -timeout 90m \
 		-run 'Fidelity|Fill|Diff|Randomized' ./internal/fidelity/ ./agent/engine/
 
+# gofmt, every go vet check, go.mod tidy, and the layering rules of
+# internal/layers (which package may import which).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	$(GO) test -count=1 ./internal/layers
 
 # The benchmark of docs/PERFORMANCE.md: 1M mixed keys, backup and restore
 # against redis-cli --rdb and redis-cli --pipe. Needs about 3 GB of RAM.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"filippo.io/age"
 
@@ -45,9 +44,8 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	start := s.now()
 	defer func() {
 		res.DurationSeconds = roundSeconds(s.now().Sub(start))
+		settle(&res.Success, &res.Error, err)
 		if err != nil {
-			res.Success = false
-			res.Error = err.Error()
 			s.log.Error("restore failed", "file", name, "err", err)
 		}
 	}()
@@ -139,7 +137,6 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if rerr != nil {
 		return res, translate(rerr)
 	}
-	res.Success = st.Errors == 0
 	s.log.Info("restore complete", "file", name, "restored", st.Restored, "skipped", st.Skipped,
 		"errors", st.Errors, "total", st.Total, "dry_run", o.DryRun, "overwrite", o.Overwrite)
 	if st.Errors > 0 {
@@ -320,16 +317,15 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 // says which); a seed or version 1 archive without a manifest has neither,
 // so it is not verified: the result is not a success, nothing is recorded,
 // and the error wraps ErrUnverifiable.
-func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (VerifyResult, error) {
+func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (v VerifyResult, err error) {
+	defer func() { settle(&v.Success, &v.Error, err) }()
 	if err := sinks.ValidateName(name); err != nil {
-		err = translate(err)
-		return VerifyResult{Error: err.Error()}, err
+		return VerifyResult{}, translate(err)
 	}
 	release := s.hold(name)
 	defer release()
-	v, err := s.readWhole(ctx, name, ids)
+	v, err = s.readWhole(ctx, name, ids)
 	if err != nil {
-		v.Error = err.Error()
 		return v, err
 	}
 	if v.Integrity == IntegrityNone {
@@ -339,10 +335,8 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 		}
 		err := fmt.Errorf("%w: %s parsed end to end (%d keys), but it carries no checksum (%s) and has no manifest that records one, so its bytes cannot be verified; it can still be restored",
 			ErrUnverifiable, name, v.KeysCount, kind)
-		v.Error = err.Error()
 		return v, err
 	}
-	v.Success = true
 	info, err := s.sink.Stat(ctx, name)
 	if err != nil {
 		return v, translate(err)
@@ -369,27 +363,6 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 	v.Recorded = true
 	s.log.Info("archive verified", "file", name, "keys", v.KeysCount, "sha256", v.SHA256, "integrity", v.Integrity)
 	return v, nil
-}
-
-// ParseDBMap parses "FROM:TO" pairs.
-func ParseDBMap(pairs []string) (map[int]int, error) {
-	m := map[int]int{}
-	for _, p := range pairs {
-		a, b, ok := strings.Cut(p, ":")
-		if !ok {
-			return nil, fmt.Errorf("%w: --db %q: want FROM:TO, e.g. 0:5", ErrInvalid, p)
-		}
-		from, err1 := strconv.Atoi(a)
-		to, err2 := strconv.Atoi(b)
-		if err1 != nil || err2 != nil || from < 0 || to < 0 {
-			return nil, fmt.Errorf("%w: --db %q: want FROM:TO database numbers", ErrInvalid, p)
-		}
-		if _, dup := m[from]; dup {
-			return nil, fmt.Errorf("%w: --db: database %d mapped twice", ErrInvalid, from)
-		}
-		m[from] = to
-	}
-	return m, nil
 }
 
 // databaseMap says where each database of an archive goes. --db maps come

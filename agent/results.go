@@ -179,9 +179,35 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBusy is a backup or restore refused because another one runs.
 	ErrBusy = errors.New("busy")
+	// ErrExists is an archive that another writer stored under the same
+	// name first.
+	ErrExists = errors.New("already exists")
 )
 
 func sizeMB(n int64) float64 { return math.Round(float64(n)/(1<<20)*100) / 100 }
 
 // isoUTC formats t as the API's created_at: UTC, seconds, with Z.
 func isoUTC(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// RedisStatsResult answers GET /api/stats: what the Redis server holds.
+type RedisStatsResult struct {
+	RedisVersion string           `json:"redis_version"`
+	Role         string           `json:"role"`
+	Mode         string           `json:"mode"`
+	UsedMemory   int64            `json:"used_memory"`
+	UsedMemoryMB float64          `json:"used_memory_mb"`
+	TotalKeys    int64            `json:"total_keys"`
+	KeysPerDB    map[string]int64 `json:"keys_per_db"`
+}
+
+// settle fills a result's Success and Error from the error its method
+// returns, so that the two always agree with it: every method that returns
+// a result with these fields defers one call to settle, and sets neither
+// itself.
+func settle(success *bool, msg *string, err error) {
+	*success = err == nil
+	*msg = ""
+	if err != nil {
+		*msg = err.Error()
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent/lease"
 	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/codec"
 	"github.com/redback-dev/redback/internal/pipe"
@@ -44,6 +45,10 @@ type Service struct {
 	run       sync.Mutex // held by the running backup or restore
 	readersMu sync.Mutex
 	readers   map[string]int // archive name -> open readers (prune spares them)
+
+	leaseMu     sync.Mutex
+	lease       *lease.Lease  // made by Lease
+	leaseClient *redis.Client // the lease's, closed by Close
 }
 
 // New opens the sink and checks the configuration. The caller must Close
@@ -67,21 +72,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, er
 	return &Service{cfg: cfg, redis: opt, sink: sink, log: log, recipients: rcps, now: time.Now}, nil
 }
 
-// Close releases the sink.
-func (s *Service) Close() error { return s.sink.Close() }
+// Close releases the sink and the lease's client.
+func (s *Service) Close() error {
+	s.leaseMu.Lock()
+	if s.leaseClient != nil {
+		_ = s.leaseClient.Close()
+		s.leaseClient, s.lease = nil, nil
+	}
+	s.leaseMu.Unlock()
+	return s.sink.Close()
+}
 
 // Config returns the configuration the Service runs with.
 func (s *Service) Config() config.Config { return s.cfg }
-
-// Sink returns the storage the Service writes to.
-func (s *Service) Sink() *sinks.Sink { return s.sink }
-
-// RedisOptions returns the client options of the Redis server.
-func (s *Service) RedisOptions() *redis.Options { return s.redis }
-
-// Logger returns the logger the Service was opened with (for a target of a
-// targets list, one that names it), for work done on its behalf.
-func (s *Service) Logger() *slog.Logger { return s.log }
 
 func (s *Service) lock() (func(), error) {
 	if !s.run.TryLock() {
@@ -110,6 +113,8 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	case errors.Is(err, sinks.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, sinks.ErrExists):
+		return fmt.Errorf("%w: %w", ErrExists, err)
 	}
 	return err
 }
@@ -125,9 +130,10 @@ type BackupOptions struct {
 // Backup dumps the server into a new archive. The archive is listed only
 // once complete; on any error nothing is left behind.
 func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult, err error) {
+	defer func() { settle(&res.Success, &res.Error, err) }()
 	unlock, err := s.lock()
 	if err != nil {
-		return BackupResult{Error: err.Error()}, err
+		return BackupResult{}, err
 	}
 	defer unlock()
 	start := s.now()
@@ -138,7 +144,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	encrypted := len(s.recipients) > 0
 	defer func() {
 		if err != nil {
-			res = BackupResult{Error: err.Error()}
+			res = BackupResult{}
 			s.log.Error("backup failed", "err", err)
 		}
 	}()
@@ -228,7 +234,6 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	committed = true
 	res = BackupResult{
-		Success:         true,
 		Filename:        name,
 		Filepath:        s.filepath(name),
 		Size:            m.Size,
@@ -435,7 +440,7 @@ func (s *Service) Stats(ctx context.Context) (StatsResult, error) {
 
 // Open opens an archive for reading (a download). Prune spares an archive
 // while it is open. The caller closes the reader.
-func (s *Service) Open(ctx context.Context, name string) (io.ReadCloser, sinks.Info, error) {
+func (s *Service) Open(ctx context.Context, name string) (io.ReadCloser, ArchiveInfo, error) {
 	if err := sinks.ValidateName(name); err != nil {
 		return nil, sinks.Info{}, translate(err)
 	}
@@ -463,7 +468,7 @@ func (s *Service) OpenRange(ctx context.Context, name string, offset, length int
 }
 
 // Stat describes one archive.
-func (s *Service) Stat(ctx context.Context, name string) (sinks.Info, error) {
+func (s *Service) Stat(ctx context.Context, name string) (ArchiveInfo, error) {
 	if err := sinks.ValidateName(name); err != nil {
 		return sinks.Info{}, translate(err)
 	}
@@ -510,21 +515,20 @@ func (s *Service) inUse(name string) bool {
 
 // Delete removes an archive and its manifest. An archive that a restore,
 // verify or download is reading is refused with ErrBusy.
-func (s *Service) Delete(ctx context.Context, name string) (DeleteResult, error) {
+func (s *Service) Delete(ctx context.Context, name string) (res DeleteResult, err error) {
+	defer func() { settle(&res.Success, &res.Error, err) }()
 	if err := sinks.ValidateName(name); err != nil {
-		err = translate(err)
-		return DeleteResult{Filename: "", Error: err.Error()}, err
+		return DeleteResult{}, translate(err)
 	}
+	res.Filename = name
 	if s.inUse(name) {
-		err := fmt.Errorf("%w: %s is being read (a restore, verify or download); try again when it ends", ErrBusy, name)
-		return DeleteResult{Filename: name, Error: err.Error()}, err
+		return res, fmt.Errorf("%w: %s is being read (a restore, verify or download); try again when it ends", ErrBusy, name)
 	}
 	if err := s.sink.Delete(ctx, name); err != nil {
-		err = translate(err)
-		return DeleteResult{Filename: name, Error: err.Error()}, err
+		return res, translate(err)
 	}
 	s.log.Info("archive deleted", "file", name)
-	return DeleteResult{Success: true, Filename: name}, nil
+	return res, nil
 }
 
 // countingHash counts and hashes (SHA-256) what is read through it.

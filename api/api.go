@@ -18,12 +18,10 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/jobs"
 	"github.com/redback-dev/redback/agent/metrics"
-	"github.com/redback-dev/redback/sinks"
 )
 
 // Service is what the API needs of *agent.Service. Methods that take an
@@ -36,11 +34,14 @@ type Service interface {
 	Delete(ctx context.Context, name string) (agent.DeleteResult, error)
 	// Stat, Open and OpenRange fail with agent.ErrNotFound for a missing
 	// archive; the caller closes the readers.
-	Stat(ctx context.Context, name string) (sinks.Info, error)
-	Open(ctx context.Context, name string) (io.ReadCloser, sinks.Info, error)
+	Stat(ctx context.Context, name string) (agent.ArchiveInfo, error)
+	Open(ctx context.Context, name string) (io.ReadCloser, agent.ArchiveInfo, error)
 	OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
-	// RedisOptions points at the Redis server (for /api/stats and /readyz).
-	RedisOptions() *redis.Options
+	// Ping checks that Redis answers (/readyz); RedisStats describes what
+	// it holds (/api/stats); Address names it (/api/targets).
+	Ping(ctx context.Context) error
+	RedisStats(ctx context.Context) (agent.RedisStatsResult, error)
+	Address() string
 }
 
 var _ Service = (*agent.Service)(nil)

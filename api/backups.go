@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/redback-dev/redback/agent"
-	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/jobs"
 )
 
@@ -62,7 +61,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.TTL != "" {
-		if _, err := engine.ParseTTLMode(req.TTL); err != nil {
+		if err := agent.ValidateTTLMode(req.TTL); err != nil {
 			return badRequest("ttl: want relative or absolute")
 		}
 	}
@@ -134,8 +133,8 @@ func (s *Server) backupStats(w http.ResponseWriter, r *http.Request) error {
 }
 
 // progressTo adapts the engine's progress reports to a job's.
-func progressTo(report func(jobs.Progress)) func(engine.Progress) {
-	return func(p engine.Progress) {
+func progressTo(report func(jobs.Progress)) func(agent.Progress) {
+	return func(p agent.Progress) {
 		report(jobs.Progress{KeysDone: p.KeysDone, KeysTotal: p.KeysTotal, Bytes: p.Bytes})
 	}
 }

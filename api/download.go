@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redback-dev/redback/sinks"
+	"github.com/redback-dev/redback/agent"
 )
 
 // download streams an archive in constant memory: the whole of it, or one
@@ -56,7 +56,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
 		code = http.StatusPartialContent
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+length-1, info.Size))
 	} else {
-		var opened sinks.Info
+		var opened agent.ArchiveInfo
 		rc, opened, err = t.Service.Open(r.Context(), name)
 		length = opened.Size
 	}
@@ -89,7 +89,7 @@ func contentType(name string) string {
 }
 
 // etagOf is the archive's strong ETag: its recorded SHA-256 ("" without).
-func etagOf(in sinks.Info) string {
+func etagOf(in agent.ArchiveInfo) string {
 	if in.Manifest == nil || in.Manifest.SHA256 == "" {
 		return ""
 	}
@@ -98,7 +98,7 @@ func etagOf(in sinks.Info) string {
 
 // ifRangeMatches reports whether a Range may be honoured under If-Range:
 // absent, the same strong ETag, or the same Last-Modified date.
-func ifRangeMatches(ifRange, etag string, in sinks.Info) bool {
+func ifRangeMatches(ifRange, etag string, in agent.ArchiveInfo) bool {
 	ifRange = strings.TrimSpace(ifRange)
 	switch {
 	case ifRange == "":

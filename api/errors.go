@@ -13,7 +13,6 @@ import (
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/jobs"
-	"github.com/redback-dev/redback/sinks"
 )
 
 // The API's own error kinds. Handlers return them (wrapped or not); the
@@ -64,16 +63,16 @@ func statusOf(err error) int {
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errBadRequest), errors.Is(err, agent.ErrInvalid), errors.Is(err, sinks.ErrInvalidName):
+	case errors.Is(err, errBadRequest), errors.Is(err, agent.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, errNotFound), errors.Is(err, agent.ErrNotFound), errors.Is(err, sinks.ErrNotFound),
+	case errors.Is(err, errNotFound), errors.Is(err, agent.ErrNotFound),
 		errors.Is(err, jobs.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, agent.ErrBusy), errors.Is(err, jobs.ErrBusy), errors.Is(err, sinks.ErrExists):
+	case errors.Is(err, agent.ErrBusy), errors.Is(err, jobs.ErrBusy), errors.Is(err, agent.ErrExists):
 		return http.StatusConflict
 	case errors.Is(err, errUnavailable), errors.Is(err, jobs.ErrClosed):
 		return http.StatusServiceUnavailable

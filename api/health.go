@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/redback-dev/redback/agent/engine"
 )
 
 // probeTimeout bounds the Redis and storage calls of /readyz.
@@ -74,8 +71,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 // its newest backup is young enough.
 func (s *Server) ready(ctx context.Context, t Target) (readyPart, error) {
 	p := readyPart{Name: t.Name}
-	if _, err := engine.Inspect(ctx, t.Service.RedisOptions()); err != nil {
-		return p, fmt.Errorf("redis does not answer: %w", err)
+	if err := t.Service.Ping(ctx); err != nil {
+		return p, err
 	}
 	max := s.opt.ReadyMaxAge
 	if max <= 0 {
@@ -101,38 +98,15 @@ func (s *Server) ready(ctx context.Context, t Target) (readyPart, error) {
 	return p, nil
 }
 
-// redisStatsView is GET /api/stats's body: what the Redis server holds.
-type redisStatsView struct {
-	RedisVersion string           `json:"redis_version"`
-	Role         string           `json:"role"`
-	Mode         string           `json:"mode"`
-	UsedMemory   int64            `json:"used_memory"`
-	UsedMemoryMB float64          `json:"used_memory_mb"`
-	TotalKeys    int64            `json:"total_keys"`
-	KeysPerDB    map[string]int64 `json:"keys_per_db"`
-}
-
 // redisStats answers GET /api/stats.
 func (s *Server) redisStats(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.target(r)
 	if err != nil {
 		return err
 	}
-	f, err := engine.Inspect(r.Context(), t.Service.RedisOptions())
+	v, err := t.Service.RedisStats(r.Context())
 	if err != nil {
 		return err
-	}
-	v := redisStatsView{
-		RedisVersion: f.RedisVersion,
-		Role:         f.Role,
-		Mode:         f.Mode,
-		UsedMemory:   f.UsedMemory,
-		UsedMemoryMB: math.Round(float64(f.UsedMemory)/(1<<20)*100) / 100,
-		KeysPerDB:    map[string]int64{},
-	}
-	for db, n := range f.KeysPerDB {
-		v.KeysPerDB[strconv.Itoa(db)] = n
-		v.TotalKeys += n
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil

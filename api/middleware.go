@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/redback-dev/redback/sinks"
+	"github.com/redback-dev/redback/agent"
 )
 
 var errNoRoute = fmt.Errorf("%w: no such route", errNotFound)
@@ -128,7 +128,7 @@ func checkName(name string) (string, error) {
 	if name == "" {
 		return "", badRequest("filename is required")
 	}
-	if err := sinks.ValidateName(name); err != nil {
+	if err := agent.ValidateName(name); err != nil {
 		return "", fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	return name, nil

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -70,9 +69,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) error {
 	}{Targets: make([]targetView, 0, len(s.targets))}
 	for i, t := range s.targets {
 		v := targetView{Name: t.Name, Default: i == 0}
-		if o := t.Service.RedisOptions(); o != nil {
-			v.Redis = o.Addr + "/" + strconv.Itoa(o.DB)
-		}
+		v.Redis = t.Service.Address()
 		st, err := t.Service.Stats(r.Context())
 		if err != nil {
 			v.Error = publicMessage(err)

@@ -14,7 +14,7 @@
 //   - Daylight saving time neither skips nor doubles a daily slot (see Plan).
 //
 // The job of an agent (backup, retention, metrics, notifications, lease)
-// is assembled by package scheduler/job.
+// is assembled by package agent/scheduled.
 package scheduler
 
 import (

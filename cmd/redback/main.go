@@ -53,15 +53,17 @@ func main() {
 // (docs/PERFORMANCE.md): at 32 MiB the collector cost a second more.
 // serve and schedule with several targets back them up in parallel, so
 // the limit is per target.
-func setMemoryLimit(storage string, targets int) {
-	if os.Getenv("GOMEMLIMIT") != "" {
+func setMemoryLimit(ts []target) {
+	if os.Getenv("GOMEMLIMIT") != "" || len(ts) == 0 {
 		return
 	}
 	limit := int64(36 << 20)
-	if strings.HasPrefix(storage, "s3://") || strings.HasPrefix(storage, "gs://") {
-		limit = 96 << 20
+	for _, t := range ts {
+		if strings.HasPrefix(t.Config.Storage, "s3://") || strings.HasPrefix(t.Config.Storage, "gs://") {
+			limit = 96 << 20 // a bucket: uploads hold their parts in memory
+		}
 	}
-	debug.SetMemoryLimit(limit * int64(max(targets, 1)))
+	debug.SetMemoryLimit(limit * int64(len(ts)))
 }
 
 // startProfile writes a CPU profile to $REDBACK_CPUPROFILE and a heap
@@ -127,13 +129,21 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	pf.StringVar(&g.target, "target", os.Getenv("REDBACK_TARGET"), "the target of agent.yaml's targets list to work on (default $REDBACK_TARGET, else the first; serve and schedule: all)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
+	// Every command, in one place.
 	root.AddCommand(
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
+		serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(ctx, g))
+	// Argument errors are usage errors by type, not by their text.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return nil
 	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	typedArgs(root)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -145,9 +155,6 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	return exitCode(err)
 }
 
-// extraCommands lets other files add commands (serve, schedule, totp).
-var extraCommands []func(context.Context, *globals) *cobra.Command
-
 // exitCode maps an error to the process's exit status, in one place.
 func exitCode(err error) int {
 	var u usageError
@@ -156,11 +163,24 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &u), errors.Is(err, agent.ErrInvalid), errors.Is(err, agent.ErrNotFound):
 		return exitUsage
-	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "),
-		strings.HasPrefix(err.Error(), "requires "):
-		return exitUsage
 	}
 	return exitFailure
+}
+
+// typedArgs makes the argument check of c and of every command below it
+// return a usageError.
+func typedArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typedArgs(sub)
+	}
 }
 
 // reportedError is an error already printed (as JSON or text).
@@ -195,7 +215,8 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 	if err != nil {
 		return nil, err
 	}
-	return agent.New(ctx, ts[0].cfg, ts[0].logger(g.logger(ts[0].cfg, quiet)))
+	setMemoryLimit(ts)
+	return agent.New(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
 }
 
 // withService opens the agent for one command, runs fn and closes it.

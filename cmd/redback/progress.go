@@ -8,13 +8,13 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent"
 )
 
 // progress returns a callback that draws a progress bar on stderr, and a
 // func that finishes it; both do nothing when stderr is not a terminal or
 // when quiet (--json).
-func (g *globals) progress(desc string, quiet bool) (func(engine.Progress), func()) {
+func (g *globals) progress(desc string, quiet bool) (func(agent.Progress), func()) {
 	f, ok := g.stderr.(*os.File)
 	if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, func() {}
@@ -23,7 +23,7 @@ func (g *globals) progress(desc string, quiet bool) (func(engine.Progress), func
 		mu  sync.Mutex
 		bar *progressbar.ProgressBar
 	)
-	update := func(p engine.Progress) {
+	update := func(p agent.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if bar == nil {

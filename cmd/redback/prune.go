@@ -11,7 +11,6 @@ import (
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/retention"
-	"github.com/redback-dev/redback/agent/scheduler/job"
 )
 
 func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
@@ -43,7 +42,7 @@ func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
 					}
 					policy = retention.Policy{Last: keep, Location: loc}
 				}
-				res, decisions, err := job.Prune(ctx, svc, policy, dryRun, svc.Logger())
+				res, decisions, err := svc.Prune(ctx, policy, dryRun)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					for _, d := range decisions {
 						verb := "keep  "

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +34,7 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 					return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
 				}
 				o.Identities = ids
-				if o.DBMap, err = agent.ParseDBMap(dbmap); err != nil {
+				if o.DBMap, err = parseDBMap(dbmap); err != nil {
 					return err
 				}
 				var finish func()
@@ -65,4 +67,25 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.BoolVar(&o.IgnoreMemory, "ignore-memory", false, "restore even when the target seems to lack the memory the data needs")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	return c
+}
+
+// parseDBMap parses --db's "FROM:TO" pairs.
+func parseDBMap(pairs []string) (map[int]int, error) {
+	m := map[int]int{}
+	for _, p := range pairs {
+		a, b, ok := strings.Cut(p, ":")
+		if !ok {
+			return nil, usageError{fmt.Errorf("--db %q: want FROM:TO, e.g. 0:5", p)}
+		}
+		from, err1 := strconv.Atoi(a)
+		to, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil || from < 0 || to < 0 {
+			return nil, usageError{fmt.Errorf("--db %q: want FROM:TO database numbers", p)}
+		}
+		if _, dup := m[from]; dup {
+			return nil, usageError{fmt.Errorf("--db: database %d mapped twice", from)}
+		}
+		m[from] = to
+	}
+	return m, nil
 }

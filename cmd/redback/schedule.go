@@ -7,20 +7,13 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 	_ "time/tzdata" // time zones for schedule.timezone in images without /usr/share/zoneinfo
 
 	"github.com/spf13/cobra"
 
-	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
-	"github.com/redback-dev/redback/agent/scheduler"
-	"github.com/redback-dev/redback/agent/scheduler/job"
+	"github.com/redback-dev/redback/agent/daemon"
 )
-
-func init() {
-	extraCommands = append(extraCommands, scheduleCmd)
-}
 
 func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -42,7 +35,7 @@ func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
 				return err
 			}
 			for i := range ts {
-				if err := applyScheduleArgs(&ts[i].cfg, args); err != nil {
+				if err := applyScheduleArgs(&ts[i].Config, args); err != nil {
 					return usageError{err}
 				}
 			}
@@ -54,44 +47,13 @@ func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
 // schedule runs the scheduler of every target in ts side by side until ctx
 // is cancelled or one of them fails (which stops the others).
 func (g *globals) schedule(ctx context.Context, log *slog.Logger, ts []target) error {
-	var schs []*scheduler.Scheduler
-	for _, t := range ts {
-		svc, err := agent.New(ctx, t.cfg, t.logger(log))
-		if err != nil {
-			return err
-		}
-		defer svc.Close()
-		sch, closeJob, err := newScheduler(svc, t.name, t.cfg, g.clock, log, nil)
-		if err != nil {
-			return err
-		}
-		defer closeJob()
-		attrs := []any{"compress", t.cfg.Backup.Compress, "keep_last", t.cfg.Retention.KeepLast, "storage", svc.Sink().String()}
-		if t.listed {
-			attrs = append(attrs, "target", t.name)
-		}
-		log.Info("scheduling backups", attrs...)
-		schs = append(schs, sch)
+	setMemoryLimit(ts)
+	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, ScheduleAll: true})
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(schs))
-	for _, sch := range schs {
-		go func() {
-			err := sch.Run(ctx)
-			if err != nil {
-				cancel()
-			}
-			errs <- err
-		}()
-	}
-	var first error
-	for range schs {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	defer d.Close()
+	return d.Run(ctx)
 }
 
 // applyScheduleArgs puts the seed's positional arguments into cfg.
@@ -124,32 +86,4 @@ func applyScheduleArgs(cfg *config.Config, args []string) error {
 		cfg.Retention.KeepLast = n
 	}
 	return nil
-}
-
-// newScheduler assembles the scheduler of the target name ("": named after
-// its Redis address) served by svc, as cfg says, on clock (nil: the real
-// one). wrap, when not nil, wraps the job (serve runs it through the API's
-// job manager). The returned func releases the job's resources.
-func newScheduler(svc *agent.Service, name string, cfg config.Config, clock scheduler.Clock, log *slog.Logger, wrap func(*job.Job) scheduler.Backuper) (*scheduler.Scheduler, func() error, error) {
-	plan, err := scheduler.NewPlan(cfg.Schedule)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-	}
-	j, closeJob, err := job.FromConfig(svc, name, cfg, log)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-	}
-	var b scheduler.Backuper = j
-	if wrap != nil {
-		b = wrap(j)
-	}
-	m, target := j.Metrics(), j.Target()
-	sch := scheduler.New(plan, b, scheduler.Options{
-		Clock:  clock,
-		Jitter: cfg.Schedule.Jitter,
-		Log:    log.With("target", target),
-		OnSkip: func(reason string) { m.Skipped(target, reason) },
-		OnNext: func(t time.Time) { m.NextRun(target, t) },
-	})
-	return sch, closeJob, nil
 }

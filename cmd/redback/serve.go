@@ -8,47 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redback-dev/redback/agent"
-	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent/daemon"
 	"github.com/redback-dev/redback/agent/jobs"
 	"github.com/redback-dev/redback/agent/metrics"
-	"github.com/redback-dev/redback/agent/scheduler"
 	"github.com/redback-dev/redback/api"
 )
-
-// serveTarget is one target of `redback serve`: its configuration and its
-// open agent.
-type serveTarget struct {
-	target
-	svc *agent.Service
-	// clock drives the target's scheduler (nil: the real clock).
-	clock scheduler.Clock
-}
-
-// serveRunner builds one long-lived part of `redback serve` besides the
-// API (the scheduler) for one target. It is called once per target, after
-// the Services and the job Manager exist and before the API listens; an
-// error stops serve with it. The returned run is called in its own
-// goroutine with a context that is cancelled when serve shuts down
-// (SIGINT, SIGTERM, or the API failing); run must return soon after, with
-// nil or the context's error when it stopped because of that. Work that
-// must survive a client or a shutdown signal for a while (a backup) goes
-// through jobs.Manager.StartIn with the target's name as the slot: serve
-// lets running jobs finish for api.shutdown_timeout before it cancels them.
-type serveRunner func(ctx context.Context, t serveTarget, jm *jobs.Manager, log *slog.Logger) (run func(context.Context) error, err error)
-
-// serveRunners are the parts that other files add, in an init(), for
-// `redback serve` to start: serveRunners = append(serveRunners, ...).
-var serveRunners []serveRunner
-
-func init() {
-	extraCommands = append(extraCommands, serveCmd)
-}
 
 func serveCmd(ctx context.Context, g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -65,12 +34,14 @@ func serveCmd(ctx context.Context, g *globals) *cobra.Command {
 	}
 }
 
-// serve runs until ctx is cancelled, then shuts down gracefully.
+// serve runs until ctx is cancelled, then shuts down gracefully: the
+// daemon (every target's agent and scheduler) with the API as its runner.
 func (g *globals) serve(ctx context.Context) error {
 	cfg, ts, err := g.selectTargets(true)
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(ts)
 	log := g.logger(cfg, false)
 	opts, err := api.OptionsFromConfig(cfg.API)
 	if err != nil {
@@ -84,39 +55,20 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
-	var targets []serveTarget
-	var apiTargets []api.Target
-	for _, t := range ts {
-		svc, err := agent.New(ctx, t.cfg, t.logger(log))
-		if err != nil {
-			if t.listed {
-				return fmt.Errorf("target %s: %w", t.name, err)
-			}
-			return err
-		}
-		defer svc.Close()
-		targets = append(targets, serveTarget{target: t, svc: svc, clock: g.clock})
-		apiTargets = append(apiTargets, api.Target{Name: t.name, Service: svc})
-	}
 	jm := jobs.New(jobs.Options{})
+	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var apiTargets []api.Target
+	for _, t := range d.Targets() {
+		apiTargets = append(apiTargets, api.Target{Name: t.Name, Service: t.Service})
+	}
 	opts.Status = metrics.Default()
 	srv, err := api.NewTargets(apiTargets, jm, opts)
 	if err != nil {
 		return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-	}
-	var runs []func(context.Context) error
-	for _, t := range targets {
-		for _, build := range serveRunners {
-			run, err := build(ctx, t, jm, log)
-			if err != nil {
-				if t.listed {
-					return fmt.Errorf("target %s: %w", t.name, err)
-				}
-				return err
-			}
-			runs = append(runs, run)
-		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -129,70 +81,45 @@ func (g *globals) serve(ctx context.Context) error {
 		ln = tls.NewListener(ln, tlsConf)
 	}
 	warnIfExposed(log, ln.Addr(), tlsConf != nil)
-	if len(targets) == 1 && !targets[0].listed {
+	if rs := d.Targets(); len(rs) == 1 && !rs[0].Listed {
 		log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil,
-			"redis", engine.RedactURL(targets[0].cfg.Redis.URL), "storage", targets[0].svc.Sink().String())
+			"redis", agent.RedactURL(rs[0].Config.Redis.URL), "storage", rs[0].Service.Storage())
 	} else {
-		log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "targets", len(targets))
-		for _, t := range targets {
-			log.Info("target", "target", t.name, "redis", engine.RedactURL(t.cfg.Redis.URL), "storage", t.svc.Sink().String())
+		log.Info("api listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "targets", len(rs))
+		for _, t := range rs {
+			log.Info("target", "target", t.Name, "redis", agent.RedactURL(t.Config.Redis.URL), "storage", t.Service.Storage())
 		}
 	}
-
 	// The API's timeouts (api.header_timeout, idle) and sampled error log.
-	hs := srv.HTTPServer()
-	failed := make(chan error, 1+len(runs))
-	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			failed <- fmt.Errorf("api: %w", err)
-		}
-	}()
-	runCtx, stopRunners := context.WithCancel(ctx)
-	defer stopRunners()
-	var runners sync.WaitGroup
-	for _, run := range runs {
-		runners.Add(1)
-		go func() {
-			defer runners.Done()
-			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-				failed <- err
-			}
-		}()
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: no new requests; waiting for running jobs", "timeout", cfg.API.ShutdownTimeout)
-	case runErr = <-failed:
-		log.Error("shutting down after a failure", "err", runErr)
-	}
-	stopRunners()
-	shutdown(log, hs, jm, cfg.API.ShutdownTimeout)
-	runners.Wait()
-	log.Info("stopped")
-	return runErr
+	return d.Run(ctx, httpRunner(log, srv.HTTPServer(), ln, cfg.API.ShutdownTimeout))
 }
 
-// shutdown stops the HTTP server and the jobs: new requests and jobs are
-// refused at once; running jobs may finish within timeout, then they are
-// cancelled (and their waiting requests answered, for a few more seconds).
-func shutdown(log *slog.Logger, hs *http.Server, jm *jobs.Manager, timeout time.Duration) {
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	jobsCtx, cancelJobs := context.WithTimeout(context.Background(), timeout)
-	defer cancelJobs()
-	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), timeout+15*time.Second)
-	defer cancelHTTP()
-	jobsDone := make(chan error, 1)
-	go func() { jobsDone <- jm.Shutdown(jobsCtx) }()
-	if err := hs.Shutdown(httpCtx); err != nil {
-		log.Warn("closing the connections still open", "err", err)
-		_ = hs.Close()
-	}
-	if err := <-jobsDone; err != nil {
-		log.Warn("a running job was cancelled at the shutdown timeout", "timeout", timeout)
+// httpRunner serves hs on ln until its context ends, then stops it: new
+// requests are refused at once; requests waiting for a job get the job's
+// shutdown timeout and a few more seconds, then the connections still
+// open are closed.
+func httpRunner(log *slog.Logger, hs *http.Server, ln net.Listener, timeout time.Duration) daemon.Runner {
+	return func(ctx context.Context) error {
+		failed := make(chan error, 1)
+		go func() { failed <- hs.Serve(ln) }()
+		select {
+		case err := <-failed:
+			return fmt.Errorf("api: %w", err)
+		case <-ctx.Done():
+		}
+		if timeout <= 0 {
+			timeout = 5 * time.Minute
+		}
+		httpCtx, cancel := context.WithTimeout(context.Background(), timeout+15*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(httpCtx); err != nil {
+			log.Warn("closing the connections still open", "err", err)
+			_ = hs.Close()
+		}
+		if err := <-failed; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api: %w", err)
+		}
+		return nil
 	}
 }
 

@@ -2,35 +2,18 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
-	"github.com/redback-dev/redback/agent/engine"
-	"github.com/redback-dev/redback/agent/scheduler/job"
+	"github.com/redback-dev/redback/agent/daemon"
 )
 
-// target is one Redis server of agent.yaml as a command runs it.
-type target struct {
-	// name labels the target in metrics, logs, notifications, job slots
-	// and the API; the one target of a config without a targets list is
-	// named after its Redis address ("localhost:6379/0"), as before.
-	name string
-	// listed is true when the name comes from agent.yaml's targets list.
-	listed bool
-	cfg    config.Config
-}
-
-// logger adds the target's name to log when the config lists targets
-// (the log of a single-server agent stays as it was).
-func (t target) logger(log *slog.Logger) *slog.Logger {
-	if t.listed {
-		return log.With("target", t.name)
-	}
-	return log
-}
+// A target is one Redis server of agent.yaml as a command runs it. The one
+// target of a config without a targets list is named after its Redis
+// address ("localhost:6379/0").
+type target = daemon.Target
 
 // selectTargets loads agent.yaml (if any) with the environment and returns
 // it with the targets the command works on: the one --target names (or
@@ -56,7 +39,7 @@ func (g *globals) selectTargets(all bool) (config.Config, []target, error) {
 	listed := len(cfg.TargetSpecs) > 0
 	var ts []target
 	for _, r := range resolved {
-		ts = append(ts, target{name: r.Name, listed: listed, cfg: r.Config})
+		ts = append(ts, target{Name: r.Name, Listed: listed, Config: r.Config})
 	}
 	switch {
 	case g.target != "" && !listed:
@@ -65,8 +48,8 @@ func (g *globals) selectTargets(all bool) (config.Config, []target, error) {
 		var names []string
 		var found []target
 		for _, t := range ts {
-			names = append(names, t.name)
-			if t.name == g.target {
+			names = append(names, t.Name)
+			if t.Name == g.target {
 				found = []target{t}
 			}
 		}
@@ -82,29 +65,14 @@ func (g *globals) selectTargets(all bool) (config.Config, []target, error) {
 	}
 	for i := range ts {
 		if g.redisURL != "" {
-			ts[i].cfg.Redis.URL = g.redisURL
+			ts[i].Config.Redis.URL = g.redisURL
 		}
 		if g.storage != "" {
-			ts[i].cfg.Storage = g.storage
+			ts[i].Config.Storage = g.storage
 		}
-		if !ts[i].listed {
-			ts[i].name = "default"
-			if opt, err := engine.ParseURL(ts[i].cfg.Redis.URL); err == nil {
-				ts[i].name = job.TargetName(opt)
-			}
+		if !ts[i].Listed {
+			ts[i].Name = agent.AddressOf(ts[i].Config.Redis.URL)
 		}
 	}
-	setMemoryLimit(memoryStorage(ts), len(ts))
 	return cfg, ts, nil
-}
-
-// memoryStorage is the storage that sets the memory limit: a bucket's when
-// any target uploads to one (uploads hold their parts in memory).
-func memoryStorage(ts []target) string {
-	for _, t := range ts {
-		if strings.Contains(t.cfg.Storage, "://") && !strings.HasPrefix(t.cfg.Storage, "file://") {
-			return t.cfg.Storage
-		}
-	}
-	return ts[0].cfg.Storage
 }

@@ -18,10 +18,6 @@ import (
 	"github.com/redback-dev/redback/api"
 )
 
-func init() {
-	extraCommands = append(extraCommands, totpCmd)
-}
-
 func totpCmd(_ context.Context, g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "totp",

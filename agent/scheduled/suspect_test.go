@@ -1,4 +1,4 @@
-package job
+package scheduled
 
 import (
 	"context"
@@ -90,7 +90,7 @@ func TestScheduledBackupsAfterFlushallKeepTheGoodArchives(t *testing.T) {
 		t.Fatalf("last notification %+v", last)
 	}
 	// prune --dry-run explains it.
-	pr, ds, err := Prune(ctx, svc, retention.Policy{Last: 3}, true, nil)
+	pr, ds, err := svc.Prune(ctx, retention.Policy{Last: 3}, true)
 	if err != nil || len(pr.Deleted) != 0 || len(pr.Suspect) != 7 {
 		t.Fatalf("prune %+v %v", pr, err)
 	}

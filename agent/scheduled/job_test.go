@@ -1,4 +1,4 @@
-package job
+package scheduled
 
 import (
 	"context"
@@ -60,7 +60,12 @@ func fakeArchive(t *testing.T, svc *agent.Service, dir, src string, c time.Time,
 	}
 	if complete {
 		m := sinks.Manifest{Name: name, Size: int64(len(data)), FormatVersion: 1, Compressed: true, CreatedAt: c, CompletedAt: c}
-		if err := svc.Sink().WriteManifest(context.Background(), m); err != nil {
+		store, err := sinks.Open(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.WriteManifest(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,7 +107,12 @@ func TestJobAgainstRedis(t *testing.T) {
 	if err := j.Backup(ctx, time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	list, _ := svc.Sink().List(ctx)
+	store, err := sinks.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	list, _ := store.List(ctx)
 	if len(list) != 1 || list[0].Manifest == nil || list[0].Manifest.KeysCount != 2 {
 		t.Fatalf("archives %+v", list)
 	}
@@ -135,7 +145,7 @@ func TestJobAgainstRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	list, _ = svc.Sink().List(ctx)
+	list, _ = store.List(ctx)
 	for _, in := range list {
 		names = append(names, in.Name)
 	}
@@ -148,7 +158,7 @@ func TestJobAgainstRedis(t *testing.T) {
 	rc.Close()
 
 	// With the reader gone, a dry run would now delete the formerly held one.
-	res, ds, err := Prune(ctx, svc, retention.Policy{Last: 2}, true, nil)
+	res, ds, err := svc.Prune(ctx, retention.Policy{Last: 2}, true)
 	if err != nil || !slices.Equal(res.Deleted, []string{held}) || len(ds) != 4 {
 		t.Fatalf("dry run: %+v %v", res, err)
 	}

@@ -1,7 +1,7 @@
-// Package job is one scheduled backup of an agent.Service, as the
+// Package scheduled is one scheduled backup of an agent.Service, as the
 // scheduler runs it: under the lease (when enabled), a backup, then
 // retention, metrics and notifications.
-package job
+package scheduled
 
 import (
 	"context"
@@ -9,29 +9,24 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
-	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/lease"
 	"github.com/redback-dev/redback/agent/metrics"
 	"github.com/redback-dev/redback/agent/notify"
 	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/agent/scheduler"
-	"github.com/redback-dev/redback/sinks"
 )
 
 // Service is what a Job needs of an agent.Service.
 type Service interface {
 	Backup(ctx context.Context, o agent.BackupOptions) (agent.BackupResult, error)
-	// Delete refuses an archive being read with an error wrapping
-	// agent.ErrBusy.
-	Delete(ctx context.Context, name string) (agent.DeleteResult, error)
-	Sink() *sinks.Sink
+	// LastBackup is the creation time of the newest archive; Prune applies
+	// retention, sparing archives being read.
+	LastBackup(ctx context.Context) (time.Time, error)
+	Prune(ctx context.Context, policy retention.Policy, dryRun bool) (agent.PruneResult, []retention.Decision, error)
 }
 
 var _ Service = (*agent.Service)(nil)
@@ -92,52 +87,39 @@ func New(svc Service, o Options) *Job {
 
 // FromConfig assembles the job of an agent's target from its configuration:
 // the target's name (named after the Redis address when ""), retention in
-// the schedule's time zone, notifications, the lease (a client of the
-// backed-up Redis; close it with the returned func), default metrics.
-func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.Logger) (*Job, func() error, error) {
+// the schedule's time zone, notifications, the lease (the Service's, closed
+// with it), default metrics.
+func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.Logger) (*Job, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	plan, err := scheduler.NewPlan(cfg.Schedule)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	pol := retention.FromConfig(cfg.Retention, plan.Location)
 	if err := pol.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ns, err := notify.FromConfig(cfg.Notify, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if target == "" {
-		target = TargetName(svc.RedisOptions())
+		target = svc.Address()
 	}
 	o := Options{Target: target, Policy: pol, Log: log}
 	if ns.Len() > 0 {
 		o.Notify = ns
 	}
-	closer := func() error { return nil }
 	if cfg.Lease.Enabled {
-		rdb := redis.NewClient(svc.RedisOptions())
-		l, err := lease.New(rdb, cfg.Lease.Key, cfg.Lease.TTL)
+		l, err := svc.Lease()
 		if err != nil {
-			rdb.Close()
-			return nil, nil, fmt.Errorf("lease: %w", err)
+			return nil, err
 		}
 		o.Lease = l
-		closer = rdb.Close
 	}
-	return New(svc, o), closer, nil
-}
-
-// TargetName is the default name of a Redis server: its address and
-// database ("localhost:6379/0"), never its password.
-func TargetName(o *redis.Options) string {
-	if o == nil {
-		return "default"
-	}
-	return o.Addr + "/" + strconv.Itoa(o.DB)
+	return New(svc, o), nil
 }
 
 // Target returns the job's target name.
@@ -146,20 +128,8 @@ func (j *Job) Target() string { return j.o.Target }
 // Metrics returns the collectors the job records to.
 func (j *Job) Metrics() *metrics.Metrics { return j.o.Metrics }
 
-// LastBackup returns the creation time of the newest archive in the sink.
-func (j *Job) LastBackup(ctx context.Context) (time.Time, error) {
-	infos, err := j.svc.Sink().List(ctx)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("list archives: %w", err)
-	}
-	var last time.Time
-	for _, in := range infos {
-		if in.Created.After(last) {
-			last = in.Created
-		}
-	}
-	return last, nil
-}
+// LastBackup returns the creation time of the newest archive.
+func (j *Job) LastBackup(ctx context.Context) (time.Time, error) { return j.svc.LastBackup(ctx) }
 
 // Backup runs one scheduled backup for the tick due at due (see Run).
 func (j *Job) Backup(ctx context.Context, due time.Time) error {
@@ -174,7 +144,7 @@ func (j *Job) Backup(ctx context.Context, due time.Time) error {
 // ("busy"). After a success it applies retention and notifies; after a
 // failure it notifies. Notification and retention failures are logged,
 // never returned.
-func (j *Job) Run(ctx context.Context, due time.Time, progress func(engine.Progress)) (agent.BackupResult, error) {
+func (j *Job) Run(ctx context.Context, due time.Time, progress func(agent.Progress)) (agent.BackupResult, error) {
 	if j.o.Lease == nil {
 		return j.run(ctx, due, progress)
 	}
@@ -190,7 +160,7 @@ func (j *Job) Run(ctx context.Context, due time.Time, progress func(engine.Progr
 	return res, err
 }
 
-func (j *Job) run(ctx context.Context, due time.Time, progress func(engine.Progress)) (agent.BackupResult, error) {
+func (j *Job) run(ctx context.Context, due time.Time, progress func(agent.Progress)) (agent.BackupResult, error) {
 	if last, err := j.LastBackup(ctx); err == nil && !due.IsZero() && !last.Before(due) {
 		return agent.BackupResult{}, scheduler.Skip("done", fmt.Errorf("an archive from %s already serves this tick", last.UTC().Format(time.RFC3339)))
 	}
@@ -211,7 +181,7 @@ func (j *Job) run(ctx context.Context, due time.Time, progress func(engine.Progr
 	}
 	j.o.Metrics.Succeeded(j.o.Target, end, end.Sub(start), res.Size, res.KeysCount)
 	j.o.Metrics.Suspect(j.o.Target, res.Suspect != "")
-	if pr, _, perr := Prune(ctx, j.svc, j.o.Policy, false, j.o.Log); perr != nil {
+	if pr, _, perr := j.svc.Prune(ctx, j.o.Policy, false); perr != nil {
 		j.o.Log.Error("retention failed", "err", perr)
 	} else if len(pr.Deleted) > 0 {
 		j.o.Metrics.Pruned(j.o.Target, len(pr.Deleted))
@@ -228,56 +198,4 @@ func (j *Job) notify(ctx context.Context, e notify.Event) {
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	_ = j.o.Notify.Notify(nctx, e) // failures are logged by the notifier
-}
-
-// Prune applies policy to svc's archives: it deletes what retention.Plan
-// does not keep, except archives being read (svc.Delete refuses those with
-// ErrBusy: they are reported as kept), and returns the result in `redback
-// prune`'s shape (Keep is the policy's keep_last) with the decisions. With
-// dryRun nothing is deleted (and archives being read are not looked for).
-func Prune(ctx context.Context, svc Service, policy retention.Policy, dryRun bool, log *slog.Logger) (agent.PruneResult, []retention.Decision, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	res := agent.PruneResult{Success: true, DryRun: dryRun, Keep: policy.Last, Kept: []string{}, Deleted: []string{}}
-	fail := func(err error) (agent.PruneResult, []retention.Decision, error) {
-		res.Success = false
-		res.Error = err.Error()
-		return res, nil, err
-	}
-	if err := policy.Validate(); err != nil {
-		return fail(fmt.Errorf("%w: %v", agent.ErrInvalid, err))
-	}
-	infos, err := svc.Sink().List(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("list archives: %w", err))
-	}
-	archives := retention.FromInfos(infos)
-	ds := retention.Plan(archives, policy, time.Now())
-	if sus := retention.Suspects(archives, policy.SuspectDrop); len(sus) > 0 {
-		res.Suspect = sus
-	}
-	for _, d := range ds {
-		if d.Keep {
-			res.Kept = append(res.Kept, d.Name)
-			continue
-		}
-		if dryRun {
-			res.Deleted = append(res.Deleted, d.Name)
-			continue
-		}
-		_, derr := svc.Delete(ctx, d.Name)
-		switch {
-		case errors.Is(derr, agent.ErrBusy):
-			log.Info("archive spared: being read", "file", d.Name)
-			res.Kept = append(res.Kept, d.Name)
-			continue
-		case errors.Is(derr, agent.ErrNotFound):
-		case derr != nil:
-			return fail(fmt.Errorf("delete %s: %w", d.Name, derr))
-		}
-		log.Info("archive pruned", "file", d.Name, "created", d.Created.UTC().Format(time.RFC3339))
-		res.Deleted = append(res.Deleted, d.Name)
-	}
-	return res, ds, nil
 }

@@ -75,8 +75,21 @@ func realistic(rng *rand.Rand, n int) []genKey {
 	return keys
 }
 
+// keyWriter is what writeKey needs: *Writer and *ArchiveWriter have it.
+type keyWriter interface {
+	BeginKey(h KeyHeader) error
+	WriteString(v []byte) error
+	WriteStringPart(p []byte) error
+	WriteField(field, value []byte) error
+	WriteFieldExpire(field, value []byte, expireAt int64) error
+	WriteItem(v []byte) error
+	WriteMember(member, score []byte) error
+	WriteStreamEntry(e StreamEntry) error
+	EndKey() error
+}
+
 // writeKeys writes keys with w; keys must be in ascending DB order.
-func writeKeys(tb testing.TB, w *Writer, keys []genKey) {
+func writeKeys(tb testing.TB, w keyWriter, keys []genKey) {
 	tb.Helper()
 	for _, k := range keys {
 		if err := writeKey(w, k); err != nil {
@@ -85,7 +98,7 @@ func writeKeys(tb testing.TB, w *Writer, keys []genKey) {
 	}
 }
 
-func writeKey(w *Writer, k genKey) error {
+func writeKey(w keyWriter, k genKey) error {
 	if err := w.BeginKey(k.h); err != nil {
 		return err
 	}

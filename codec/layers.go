@@ -139,16 +139,9 @@ func NewDecoder(src io.Reader, o DecodeOptions) (io.Reader, Layers, error) {
 	var r io.Reader = br
 	if bytes.Equal(head, []byte(ageMagic)) {
 		l.Age = true
-		if len(o.Identities) == 0 {
-			return nil, l, ErrEncrypted
-		}
-		ar, err := age.Decrypt(br, o.Identities...)
+		ar, err := openAge(br, o.Identities)
 		if err != nil {
-			var nm *age.NoIdentityMatchError
-			if errors.As(err, &nm) {
-				return nil, l, fmt.Errorf("%w: %w", ErrWrongKey, err)
-			}
-			return nil, l, passOrCorrupt(err, "age header")
+			return nil, l, err
 		}
 		r = bufio.NewReaderSize(ar, 64<<10)
 	}
@@ -166,6 +159,27 @@ func NewDecoder(src io.Reader, o DecodeOptions) (io.Reader, Layers, error) {
 		r = zr
 	}
 	return &layerReader{r: r}, l, nil
+}
+
+// openAge opens the age layer whose header starts br (the caller sniffed
+// ageMagic) and classifies age's errors: ErrEncrypted without identities,
+// ErrWrongKey (wrapping *age.NoIdentityMatchError) when none matches, an
+// error wrapping ErrCorrupt for a malformed header, br's source errors as
+// they are. Errors of the returned payload are not classified (wrap it in
+// a layerReader).
+func openAge(br *bufio.Reader, ids []age.Identity) (io.Reader, error) {
+	if len(ids) == 0 {
+		return nil, ErrEncrypted
+	}
+	ar, err := age.Decrypt(br, ids...)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return nil, fmt.Errorf("%w: %w", ErrWrongKey, err)
+		}
+		return nil, passOrCorrupt(err, "age header")
+	}
+	return ar, nil
 }
 
 // sourceError marks an error that came from the caller's source, so that

@@ -36,7 +36,21 @@ type readKey struct {
 // readAll reads a whole document, checking the chunk invariants.
 func readAll(tb testing.TB, data []byte, o ReaderOptions) (Header, []readKey, Trailer, error) {
 	tb.Helper()
-	r := NewReaderOptions(bytes.NewReader(data), o)
+	return readFrom(tb, NewReaderOptions(bytes.NewReader(data), o), o)
+}
+
+// chunkReader is what readFrom needs: *Reader and *ArchiveReader have it.
+type chunkReader interface {
+	Header() (Header, error)
+	Next() (*Chunk, error)
+	Release(c *Chunk)
+	Trailer() Trailer
+}
+
+// readFrom reads r to its end, checking the chunk invariants against the
+// options r was made with.
+func readFrom(tb testing.TB, r chunkReader, o ReaderOptions) (Header, []readKey, Trailer, error) {
+	tb.Helper()
 	h, err := r.Header()
 	if err != nil {
 		return h, nil, Trailer{}, err

@@ -2,6 +2,11 @@
 // docs/FORMAT.md, optionally wrapped in gzip and age. It knows nothing of
 // Redis or of storage; it moves byte strings between an io.Writer/io.Reader
 // and typed, chunked records.
+//
+// Create and Open own a whole archive stream (the layers, the buffering
+// towards storage, the goroutine that runs gzip and age beside the JSON);
+// Writer, Reader, NewEncoder and NewDecoder are its parts, for callers that
+// need one layer alone. Decrypt removes only the age layer.
 package codec
 
 import "time"

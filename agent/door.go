@@ -3,14 +3,17 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
 
+	"filippo.io/age"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/lease"
+	"github.com/redback-dev/redback/codec"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -124,4 +127,27 @@ func (s *Service) Lease() (*lease.Lease, error) {
 	}
 	s.lease, s.leaseClient = l, rdb
 	return l, nil
+}
+
+// OpenDecrypted opens an encrypted archive with its age layer removed (the
+// gzip JSON inside, `redback download --decrypt`). No identity is an
+// ErrInvalid error, and so is an identity that does not open it. The caller
+// closes the reader; prune spares the archive until then.
+func (s *Service) OpenDecrypted(ctx context.Context, name string, ids []age.Identity) (io.ReadCloser, error) {
+	if !codec.LayersFromName(name).Age {
+		return nil, fmt.Errorf("%w: %s is not encrypted", ErrInvalid, name)
+	}
+	rc, _, err := s.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := codec.Decrypt(rc, ids)
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("%s: %w", name, translate(err))
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{plain, rc}, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/codec"
-	"github.com/redback-dev/redback/internal/pipe"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -99,14 +98,11 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		return res, translate(err)
 	}
 	defer rc.Close()
-	plain, _, err := s.decoder(name, rc, o.Identities)
+	rd, err := s.openArchive(name, rc, o.Identities)
 	if err != nil {
 		return res, err
 	}
-	// Decryption and gunzip run in the pipe's goroutine, parsing here.
-	pr := pipe.NewReader(plain, 4, 256<<10)
-	defer pr.Close()
-	rd := codec.NewReader(pr)
+	defer rd.Close()
 	hdr, err := rd.Header()
 	if err != nil {
 		return res, translate(err)
@@ -165,17 +161,14 @@ func first(s []string) string {
 	return s[0]
 }
 
-// decoder peels the archive's layers and checks them against its name.
-func (s *Service) decoder(name string, r io.Reader, ids []age.Identity) (io.Reader, codec.Layers, error) {
-	plain, layers, err := codec.NewDecoder(r, codec.DecodeOptions{Identities: ids})
+// openArchive opens the archive name read from r: codec peels its layers
+// (checked against the name) and parses it. The caller closes it.
+func (s *Service) openArchive(name string, r io.Reader, ids []age.Identity) (*codec.ArchiveReader, error) {
+	rd, err := codec.Open(r, name, codec.DecodeOptions{Identities: ids})
 	if err != nil {
-		return nil, layers, translate(err)
+		return nil, translate(err)
 	}
-	want := codec.LayersFromName(name)
-	if want != layers {
-		return nil, layers, fmt.Errorf("%w: %s: its content (gzip %v, age %v) does not match its name", ErrInvalid, name, layers.Gzip, layers.Age)
-	}
-	return plain, layers, nil
+	return rd, nil
 }
 
 // ErrUnverifiable is the error of Verify for an archive that parsed end
@@ -218,9 +211,11 @@ func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Ident
 				return "", translate(err)
 			}
 			defer rc2.Close()
-			if _, _, err := s.decoder(info.Name, rc2, ids); err != nil {
+			rd, err := s.openArchive(info.Name, rc2, ids)
+			if err != nil {
 				return "", err
 			}
+			rd.Close()
 		}
 		return IntegrityManifest, nil
 	}
@@ -244,14 +239,13 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 	}
 	defer rc.Close()
 	h := newCountingHash(rc)
-	plain, layers, err := s.decoder(name, h, ids)
+	rd, err := s.openArchive(name, h, ids)
 	if err != nil {
 		return v, err
 	}
+	defer rd.Close()
+	layers := rd.Layers()
 	v.Compressed, v.Encrypted = layers.Gzip, layers.Age
-	pr := pipe.NewReader(plain, 4, 256<<10)
-	defer pr.Close()
-	rd := codec.NewReader(pr)
 	hdr, err := rd.Header()
 	if err != nil {
 		return v, translate(err)
@@ -270,9 +264,9 @@ func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity
 		}
 		rd.Release(c)
 	}
-	// Drain what follows the JSON (nothing, or gzip's trailer) so that the
-	// hash covers the whole object.
-	if _, err := io.Copy(io.Discard, pr); err != nil {
+	// Close drains what follows the JSON, so that the hash covers the
+	// whole object.
+	if err := rd.Close(); err != nil {
 		return v, translate(err)
 	}
 	if _, err := io.Copy(io.Discard, h); err != nil {

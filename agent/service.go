@@ -4,7 +4,6 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,7 +26,6 @@ import (
 	"github.com/redback-dev/redback/agent/lease"
 	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/codec"
-	"github.com/redback-dev/redback/internal/pipe"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -167,12 +165,6 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			_ = sw.Abort()
 		}
 	}()
-	// Storage gets large writes (gzip hands out small blocks).
-	bw := bufio.NewWriterSize(sw, 1<<20)
-	enc, err := codec.NewEncoder(bw, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
-	if err != nil {
-		return res, err
-	}
 	dumper := engine.NewDumper(s.redis, engine.DumpOptions{
 		Databases:      s.cfg.Redis.Databases,
 		ScanCount:      s.cfg.Backup.ScanCount,
@@ -186,33 +178,27 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
 	}
-	// JSON encoding runs here; gzip, age, hashing and storage run in the
-	// pipe's goroutine, on another core.
-	pw := pipe.NewWriter(enc, 4, 256<<10)
-	defer pw.Close()
-	cw := codec.NewWriter(pw, codec.Header{
+	// The archive's layers, in their order, are codec's business: JSON
+	// encoding runs here, gzip, age and the writes to storage on another
+	// core.
+	aw, err := codec.Create(sw, codec.Header{
 		Timestamp: created.Format("20060102_150405"),
 		CreatedAt: created,
 		Source: codec.Source{
 			RedisVersion: facts.RedisVersion, Role: facts.Role, Mode: facts.Mode, Databases: dbs,
 			Server: facts.Server.Kind, ServerVersion: facts.Server.Version, RDBVersion: facts.Server.RDBVersion(),
 		},
-	})
-	st, err := dumper.Dump(ctx, facts, cw)
+	}, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
+	if err != nil {
+		return res, err
+	}
+	defer aw.Abort() // after Close: nothing
+	st, err := dumper.Dump(ctx, facts, aw)
 	if err != nil {
 		return res, fmt.Errorf("dump: %w", err)
 	}
-	trailer, err := cw.Close()
+	trailer, err := aw.Close()
 	if err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	if err := pw.Close(); err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
 		return res, fmt.Errorf("write archive: %w", translate(err))
 	}
 	m, err := sw.Commit(sinks.Manifest{

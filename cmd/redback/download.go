@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/redback-dev/redback/agent"
@@ -29,12 +27,7 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			return g.withService(ctx, true, func(svc *agent.Service) error {
-				rc, _, err := svc.Open(ctx, name)
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				var src io.Reader = rc
+				var src io.ReadCloser
 				outName := name
 				if decrypt {
 					if !strings.HasSuffix(name, ".age") {
@@ -47,16 +40,18 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 					if len(ids) == 0 {
 						return usageError{fmt.Errorf("--decrypt needs --identity FILE or REDBACK_IDENTITY_FILE (--passphrase-file FILE or REDBACK_PASSPHRASE_FILE for a passphrase)")}
 					}
-					src, err = age.Decrypt(rc, ids...)
-					if err != nil {
-						var nomatch *age.NoIdentityMatchError
-						if errors.As(err, &nomatch) {
-							return fmt.Errorf("%w: %s: none of the given identities can decrypt it", agent.ErrInvalid, name)
-						}
-						return fmt.Errorf("%w: %s: %v", agent.ErrInvalid, name, err)
+					if src, err = svc.OpenDecrypted(ctx, name, ids); err != nil {
+						return err
 					}
 					outName = strings.TrimSuffix(name, ".age")
+				} else {
+					rc, _, err := svc.Open(ctx, name)
+					if err != nil {
+						return err
+					}
+					src = rc
 				}
+				defer src.Close()
 				if out == "-" {
 					_, err := io.Copy(g.stdout, src)
 					return err

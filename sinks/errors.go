@@ -81,6 +81,14 @@ func translate(op, name, root string, err error) error {
 		return err
 	}
 	e := &opError{op: op, name: name}
+	// A store may answer with one of our sentinels (a folder's commit
+	// finding the name taken).
+	for _, kind := range []error{ErrNotFound, ErrExists, ErrInvalidName} {
+		if errors.Is(err, kind) {
+			e.kind = kind
+			return e
+		}
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		e.kind = context.Canceled

@@ -66,7 +66,7 @@ func openGCS(ctx context.Context, u *url.URL) (*Sink, error) {
 		return nil, fmt.Errorf("open storage: %s", cleanDetail(err, ""))
 	}
 	return &Sink{
-		bucket: b,
+		store:  &bucketStore{b: b},
 		prefix: prefix,
 		desc:   describeURL(u, q, "endpoint"),
 	}, nil

@@ -1,11 +1,13 @@
 package sinks
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,12 +16,18 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/gcerrors"
 )
 
-// localDir holds what a local-folder sink adds to fileblob: symlink checks,
-// an atomic no-overwrite commit, and fsyncs.
-type localDir struct {
-	dir string // absolute, cleaned
+// folder is the store of a local-folder sink: fileblob, plus what a folder
+// needs beyond it. An object is a regular file reached through real
+// directories (symbolic links inside the folder are never followed,
+// replaced or removed, and read as missing); an archive commits by a hard
+// link that fails when the name exists; what is written is fsynced, file
+// and directory; and the temporary files of killed writers are swept.
+type folder struct {
+	dir string       // absolute, cleaned, symbolic links resolved
+	b   *blob.Bucket // fileblob on dir
 }
 
 // errNotRegular reports a directory entry that is not a regular file (a
@@ -56,8 +64,8 @@ func openFileURL(u *url.URL) (*Sink, error) {
 
 // openLocal opens (creating with mode 0700 when missing) the folder path.
 // Error messages do not contain the path.
-func openLocal(path, desc string) (*Sink, error) {
-	abs, err := filepath.Abs(path)
+func openLocal(dir, desc string) (*Sink, error) {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, errors.New("open storage folder: cannot resolve path")
 	}
@@ -87,18 +95,24 @@ func openLocal(path, desc string) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage folder: %s", cleanDetail(err, abs))
 	}
-	l := &localDir{dir: abs}
-	l.removeStale(abs)
-	l.removeStale(filepath.Join(abs, strings.TrimSuffix(manifestDir, "/")))
+	l := &folder{dir: abs, b: b}
+	l.removeStaleAll()
 	if !strings.Contains(desc, "://") {
 		desc = "folder " + desc
 	}
-	return &Sink{bucket: b, desc: desc, local: l}, nil
+	return &Sink{store: l, desc: desc}, nil
+}
+
+// removeStaleAll removes the stale temporary files of the folder and of its
+// manifest folder.
+func (l *folder) removeStaleAll() {
+	l.removeStale(l.dir)
+	l.removeStale(l.path(strings.TrimSuffix(manifestDir, "/")))
 }
 
 // removeStale deletes temporary files left by writers killed more than
 // staleAge ago. Errors are ignored: they are only clutter, never listed.
-func (l *localDir) removeStale(dir string) {
+func (l *folder) removeStale(dir string) {
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return
 	}
@@ -116,30 +130,35 @@ func (l *localDir) removeStale(dir string) {
 	}
 }
 
-// path returns the absolute path of rel, a validated name or manifest key
-// relative to the folder.
-func (l *localDir) path(rel string) string {
-	return filepath.Join(l.dir, filepath.FromSlash(rel))
+// path returns the absolute path of key, a validated archive name or
+// manifest key relative to the folder.
+func (l *folder) path(key string) string {
+	return filepath.Join(l.dir, filepath.FromSlash(key))
 }
 
-// exists reports whether any directory entry (symbolic links included)
-// exists under the archive name.
-func (l *localDir) exists(name string) (bool, error) {
-	_, err := os.Lstat(l.path(name))
-	if err == nil {
-		return true, nil
+// realDirs reports whether every folder on the way to rel ("a" or "a/b",
+// relative to the folder), rel included, is a directory and not a symbolic
+// link.
+func (l *folder) realDirs(rel string) bool {
+	p := l.dir
+	for _, seg := range strings.Split(rel, "/") {
+		p = filepath.Join(p, seg)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() {
+			return false
+		}
 	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return false, err
+	return true
 }
 
-// checkRegular returns nil when rel is a regular file (not a symbolic link)
-// inside the folder, else an error that reads as "not found" (or the
-// file system error).
-func (l *localDir) checkRegular(rel string) error {
-	fi, err := os.Lstat(l.path(rel))
+// check returns nil when key is a regular file (not a symbolic link) reached
+// through real directories, else an error that reads as "not found" (or
+// the file system's error about key itself).
+func (l *folder) check(key string) error {
+	if dir := path.Dir(key); dir != "." && !l.realDirs(dir) {
+		return errNotRegular
+	}
+	fi, err := os.Lstat(l.path(key))
 	if err != nil {
 		return err
 	}
@@ -149,20 +168,24 @@ func (l *localDir) checkRegular(rel string) error {
 	return nil
 }
 
-// listedRegular reports whether a listed object is a regular file; fileblob
-// lists symbolic links without following them.
-func (l *localDir) listedRegular(obj *blob.ListObject) bool {
-	var fi os.FileInfo
-	if !obj.As(&fi) {
-		return false
+func (l *folder) attributes(ctx context.Context, key string) (*blob.Attributes, error) {
+	if err := l.check(key); err != nil {
+		return nil, err
 	}
-	return fi.Mode().IsRegular()
+	return l.b.Attributes(ctx, key)
+}
+
+func (l *folder) reader(ctx context.Context, key string, offset, length int64) (*blob.Reader, error) {
+	if err := l.check(key); err != nil {
+		return nil, err
+	}
+	return l.b.NewRangeReader(ctx, key, offset, length, &blob.ReaderOptions{BeforeRead: l.beforeRead(key)})
 }
 
 // beforeRead returns a BeforeRead hook that refuses the read unless the file
-// fileblob opened is the regular file that rel names (so a symbolic link
-// swapped in after checkRegular is not followed).
-func (l *localDir) beforeRead(rel string) func(func(any) bool) error {
+// fileblob opened is the regular file that key names (so a symbolic link
+// swapped in after check is not followed).
+func (l *folder) beforeRead(key string) func(func(any) bool) error {
 	return func(as func(any) bool) error {
 		var f *os.File
 		if !as(&f) {
@@ -172,7 +195,7 @@ func (l *localDir) beforeRead(rel string) func(func(any) bool) error {
 		if err != nil {
 			return err
 		}
-		here, err := os.Lstat(l.path(rel))
+		here, err := os.Lstat(l.path(key))
 		if err != nil {
 			return err
 		}
@@ -183,44 +206,159 @@ func (l *localDir) beforeRead(rel string) func(func(any) bool) error {
 	}
 }
 
-// rootOK reports whether the folder still exists as a directory (fileblob's
-// listing silently skips a missing one).
-func (l *localDir) rootOK() bool {
-	fi, err := os.Stat(l.dir)
-	return err == nil && fi.IsDir()
-}
-
-// manifestDirOK reports whether .redback is a real directory (not a
-// symbolic link) in the folder.
-func (l *localDir) manifestDirOK() bool {
-	fi, err := os.Lstat(l.path(strings.TrimSuffix(manifestDir, "/")))
-	return err == nil && fi.IsDir()
-}
-
-// ensureManifestDir creates .redback (mode 0700) when missing and refuses
-// anything there that is not a real directory.
-func (l *localDir) ensureManifestDir() error {
-	p := l.path(strings.TrimSuffix(manifestDir, "/"))
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
+// list lists the regular files directly under dir. The folder itself must
+// still be a directory (fileblob's listing silently skips a missing one); a
+// sub-folder that is missing or not a real directory holds nothing. A
+// listing that fails because a file vanished while it was walked (a writer
+// removing its temporary file) is retried.
+func (l *folder) list(ctx context.Context, dir string) ([]*blob.ListObject, error) {
+	if dir == "" {
+		if fi, err := os.Stat(l.dir); err != nil || !fi.IsDir() {
+			return nil, errors.New("storage folder is missing or not a directory")
 		}
-		fi, err = os.Lstat(p)
+	} else if !l.realDirs(strings.TrimSuffix(dir, "/")) {
+		return nil, nil
 	}
+	const attempts = 5
+	for i := 1; ; i++ {
+		objs, err := listDir(ctx, l.b, dir)
+		if err == nil {
+			return regularOnly(objs), nil
+		}
+		if i == attempts || gcerrors.Code(err) != gcerrors.NotFound {
+			return nil, err
+		}
+	}
+}
+
+// regularOnly drops the listed objects that are not regular files; fileblob
+// lists symbolic links without following them.
+func regularOnly(objs []*blob.ListObject) []*blob.ListObject {
+	out := objs[:0]
+	for _, obj := range objs {
+		var fi os.FileInfo
+		if obj.As(&fi) && fi.Mode().IsRegular() {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+// exists reports whether any directory entry (symbolic links included)
+// exists under key.
+func (l *folder) exists(_ context.Context, key string) (bool, error) {
+	_, err := os.Lstat(l.path(key))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
+
+// put writes data through a temporary file that is fsynced, renamed over
+// key (replacing a symbolic link, never writing through one), and whose
+// directory is fsynced. The folders on the way are created (mode 0700) when
+// missing and refused when they are anything but real directories.
+func (l *folder) put(ctx context.Context, key, contentType string, data []byte) error {
+	if err := l.ensureDirs(key); err != nil {
+		return err
+	}
+	var f *os.File
+	err := putObject(ctx, l.b, key, contentType, data, l.capture(&f), func() error {
+		if f == nil {
+			return nil
+		}
+		return f.Sync()
+	})
 	if err != nil {
 		return err
 	}
-	if !fi.IsDir() {
-		return errors.New("manifest folder .redback is not a directory")
+	return syncPath(filepath.Dir(l.path(key)))
+}
+
+// ensureDirs creates the missing folders on the way to key (mode 0700) and
+// refuses anything there that is not a real directory. The only such
+// folder is a sink's manifest folder.
+func (l *folder) ensureDirs(key string) error {
+	dir := path.Dir(key)
+	if dir == "." {
+		return nil
+	}
+	rel := ""
+	for _, seg := range strings.Split(dir, "/") {
+		rel = path.Join(rel, seg)
+		p := l.path(rel)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			fi, err = os.Lstat(p)
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("manifest folder %s is not a directory", rel)
+		}
 	}
 	return nil
 }
 
-// syncDirOf fsyncs the directory that holds rel.
-func (l *localDir) syncDirOf(rel string) error {
-	return syncPath(filepath.Dir(l.path(rel)))
+// capture returns a BeforeWrite hook that keeps fileblob's temporary file in
+// *f and makes it readable by its owner only (fileblob creates it 0666 &
+// umask; archives hold every key, private from the first byte).
+func (l *folder) capture(f **os.File) func(func(any) bool) error {
+	return func(as func(any) bool) error {
+		if as(f) {
+			return (*f).Chmod(0o600)
+		}
+		return nil
+	}
 }
+
+func (l *folder) delete(ctx context.Context, key string) error {
+	if err := l.check(key); err != nil {
+		return err
+	}
+	return l.b.Delete(ctx, key)
+}
+
+func (l *folder) sweep(context.Context) error {
+	// The debris of killed backups goes at the next one's start.
+	l.removeStaleAll()
+	return nil
+}
+
+func (l *folder) create(ctx context.Context, key string, beforeWrite func(func(any) bool) error) (upload, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	u := &folderUpload{l: l, key: key, cancel: cancel}
+	capture := l.capture(&u.f)
+	hook := func(as func(any) bool) error {
+		if err := capture(as); err != nil {
+			return err
+		}
+		if beforeWrite != nil {
+			return beforeWrite(as)
+		}
+		return nil
+	}
+	bw, err := l.b.NewWriter(wctx, key, archiveWriterOptions(hook))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	u.bw = bw
+	return u, nil
+}
+
+func (l *folder) root() string { return l.dir }
+
+func (l *folder) close() error { return l.b.Close() }
+
+func (l *folder) bucket() *blob.Bucket { return l.b }
 
 func syncPath(p string) error {
 	f, err := os.Open(p)
@@ -235,28 +373,41 @@ func syncPath(p string) error {
 	return cerr
 }
 
-// commit completes w's archive: the temporary file is fsynced, then
+// folderUpload is an archive being written into a temporary file next to
+// its final name.
+type folderUpload struct {
+	l      *folder
+	key    string
+	bw     *blob.Writer
+	f      *os.File // fileblob's temporary file, captured by BeforeWrite
+	cancel context.CancelFunc
+}
+
+func (u *folderUpload) Write(p []byte) (int, error) { return u.bw.Write(p) }
+
+// commit completes the archive: the temporary file is fsynced, then
 // hard-linked to the final name (which fails, atomically, when the name
 // exists, so nothing is ever overwritten, even by another process), the
 // temporary name removed, and the final file and the folder fsynced. Where
 // hard links are not supported it falls back to fileblob's check-then-rename,
 // serialised within this process.
-func (l *localDir) commit(w *Writer) error {
-	f := w.lf.f
+func (u *folderUpload) commit() error {
+	defer u.cancel()
+	f := u.f
 	if f == nil {
 		return errors.New("internal error: temporary file not captured")
 	}
 	tmp := f.Name()
-	final := l.path(w.name)
+	final := u.l.path(u.key)
 	// Archives hold every key of the database: readable by their owner only.
 	if err := f.Chmod(0o600); err != nil {
-		w.cancel()
-		_ = w.bw.Close()
+		u.cancel()
+		_ = u.bw.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		w.cancel()
-		_ = w.bw.Close()
+		u.cancel()
+		_ = u.bw.Close()
 		return err
 	}
 	err := os.Link(tmp, final)
@@ -264,41 +415,51 @@ func (l *localDir) commit(w *Writer) error {
 	case err == nil:
 		// Cancelling makes the driver close and remove the temporary name
 		// without renaming it.
-		w.cancel()
-		_ = w.bw.Close()
+		u.cancel()
+		_ = u.bw.Close()
 		_ = os.Remove(tmp)
 	case errors.Is(err, fs.ErrExist):
-		w.cancel()
-		_ = w.bw.Close()
-		return newError("commit", w.name, ErrExists)
+		u.cancel()
+		_ = u.bw.Close()
+		return ErrExists
 	default:
 		renameMu.Lock()
 		if _, lerr := os.Lstat(final); lerr == nil {
 			renameMu.Unlock()
-			w.cancel()
-			_ = w.bw.Close()
-			return newError("commit", w.name, ErrExists)
+			u.cancel()
+			_ = u.bw.Close()
+			return ErrExists
 		}
-		err = w.bw.Close()
+		err = u.bw.Close()
 		renameMu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
-	if err := l.syncFinal(final); err != nil {
+	if err := syncFinal(final); err != nil {
 		_ = os.Remove(final)
 		return err
 	}
-	if err := syncPath(l.dir); err != nil {
+	if err := syncPath(u.l.dir); err != nil {
 		_ = os.Remove(final)
 		return err
 	}
 	return nil
 }
 
+// abort cancels the write (fileblob then removes its temporary file) and
+// removes the temporary file itself too, which covers a failed close.
+func (u *folderUpload) abort() {
+	u.cancel()
+	_ = u.bw.Close()
+	if u.f != nil {
+		_ = os.Remove(u.f.Name())
+	}
+}
+
 // syncFinal fsyncs the archive under its final name without following a
 // symbolic link.
-func (l *localDir) syncFinal(final string) error {
+func syncFinal(final string) error {
 	f, err := os.OpenFile(final, os.O_RDONLY|noFollow, 0)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ func openMem(u *url.URL) (*Sink, error) {
 	}
 	name := u.Host
 	if name == "" {
-		return &Sink{bucket: memblob.OpenBucket(nil), desc: "mem://"}, nil
+		return &Sink{store: &bucketStore{b: memblob.OpenBucket(nil)}, desc: "mem://"}, nil
 	}
 	memMu.Lock()
 	defer memMu.Unlock()
@@ -33,5 +33,5 @@ func openMem(u *url.URL) (*Sink, error) {
 		b = memblob.OpenBucket(nil)
 		memBuckets[name] = b
 	}
-	return &Sink{bucket: b, desc: "mem://" + name, noClose: true}, nil
+	return &Sink{store: &bucketStore{b: b, shared: true}, desc: "mem://" + name}, nil
 }

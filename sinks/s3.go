@@ -125,9 +125,11 @@ func openS3(ctx context.Context, u *url.URL) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %s", cleanDetail(err, ""))
 	}
-	s.bucket = b
-	s.cleanup = func(key string, err error) { abortUpload(client, u.Host, key, err) }
-	s.sweep = newUploadSweeper(client, u.Host, prefix).sweep
+	s.store = &bucketStore{
+		b:       b,
+		abandon: func(key string, err error) { abortUpload(client, u.Host, key, err) },
+		sweeper: newUploadSweeper(client, u.Host, prefix).sweep,
+	}
 	s.desc = describeURL(u, q, "region", "endpoint")
 	return s, nil
 }

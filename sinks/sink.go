@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 )
 
 // manifestDir is the folder, under a sink's prefix, that holds manifests.
@@ -40,23 +39,12 @@ const maxManifestSize = 1 << 20
 
 // Sink is an opened archive store. Its methods are safe for concurrent use.
 type Sink struct {
-	bucket  *blob.Bucket
-	prefix  string // "" or "some/prefix/"
-	desc    string // String(); no secrets
-	local   *localDir
-	closers []func() error
-	noClose bool // shared bucket (mem://name) that outlives the Sink
+	store  store  // a local folder or a bucket: see store
+	prefix string // "" or "some/prefix/"
+	desc   string // String(); no secrets
 	// archiveOpt, when set, adjusts the backend's write request for an
 	// archive (not for a manifest) through BeforeWrite's As function.
 	archiveOpt func(asFunc func(any) bool) error
-	// cleanup, when set, is called after an archive write failed or was
-	// aborted, with the writer's error, to release what the backend may
-	// have left behind (an S3 multipart upload).
-	cleanup func(key string, err error)
-	// sweep, when set, is called by Create before it starts an archive, to
-	// remove what killed writers left behind (stale S3 multipart uploads).
-	// It never fails and returns within a bounded time.
-	sweep func(ctx context.Context)
 }
 
 // Info describes one stored archive.
@@ -176,42 +164,19 @@ func truncate(s string, n int) string {
 
 // Close releases the sink. Writers and readers must be finished first.
 func (s *Sink) Close() error {
-	var errs []error
-	if !s.noClose {
-		if err := s.bucket.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, c := range s.closers {
-		if err := c(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return translate("close storage", "", s.root(), errors.Join(errs...))
-	}
-	return nil
+	return translate("close storage", "", s.store.root(), s.store.close())
 }
 
 // String describes the sink for humans (e.g. "folder backups",
 // "s3://bucket/prefix?region=eu-west-1"); it never contains credentials.
 func (s *Sink) String() string { return s.desc }
 
-// root is the local folder's absolute path (to be kept out of error
-// messages), or "".
-func (s *Sink) root() string {
-	if s.local != nil {
-		return s.local.dir
-	}
-	return ""
-}
-
 func (s *Sink) archiveKey(name string) string  { return s.prefix + name }
 func (s *Sink) manifestKey(name string) string { return s.prefix + manifestDir + name + ".json" }
 
 // wrap translates err for operation op on archive name.
 func (s *Sink) wrap(op, name string, err error) error {
-	return translate(op, name, s.root(), err)
+	return translate(op, name, s.store.root(), err)
 }
 
 // Stat returns the archive's Info (with its manifest when one is readable).
@@ -222,12 +187,7 @@ func (s *Sink) Stat(ctx context.Context, name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	if s.local != nil {
-		if err := s.local.checkRegular(name); err != nil {
-			return Info{}, s.wrap("stat", name, err)
-		}
-	}
-	attrs, err := s.bucket.Attributes(ctx, s.archiveKey(name))
+	attrs, err := s.store.attributes(ctx, s.archiveKey(name))
 	if err != nil {
 		return Info{}, s.wrap("stat", name, err)
 	}
@@ -292,11 +252,7 @@ func (s *Sink) OpenRange(ctx context.Context, name string, offset, length int64)
 }
 
 func (s *Sink) newReader(ctx context.Context, op, name string, offset, length int64) (io.ReadCloser, error) {
-	var opts *blob.ReaderOptions
-	if s.local != nil {
-		opts = &blob.ReaderOptions{BeforeRead: s.local.beforeRead(name)}
-	}
-	r, err := s.bucket.NewRangeReader(ctx, s.archiveKey(name), offset, length, opts)
+	r, err := s.store.reader(ctx, s.archiveKey(name), offset, length)
 	if err != nil {
 		return nil, s.wrap(op, name, err)
 	}
@@ -329,10 +285,7 @@ func (r *reader) Close() error {
 // in a local folder.
 func (s *Sink) List(ctx context.Context) ([]Info, error) {
 	var infos []Info
-	if s.local != nil && !s.local.rootOK() {
-		return nil, errorf("list", "", nil, "storage folder is missing or not a directory")
-	}
-	objs, err := s.listKeys(ctx, s.prefix)
+	objs, err := s.store.list(ctx, s.prefix)
 	if err != nil {
 		return nil, s.wrap("list", "", err)
 	}
@@ -340,9 +293,6 @@ func (s *Sink) List(ctx context.Context) ([]Info, error) {
 		name := strings.TrimPrefix(obj.Key, s.prefix)
 		ni, err := ParseName(name)
 		if err != nil {
-			continue
-		}
-		if s.local != nil && !s.local.listedRegular(obj) {
 			continue
 		}
 		infos = append(infos, Info{
@@ -382,10 +332,7 @@ func (s *Sink) List(ctx context.Context) ([]Info, error) {
 // manifestNames returns the archive names that have a manifest object.
 func (s *Sink) manifestNames(ctx context.Context) (map[string]bool, error) {
 	have := map[string]bool{}
-	if s.local != nil && !s.local.manifestDirOK() {
-		return have, nil
-	}
-	objs, err := s.listKeys(ctx, s.prefix+manifestDir)
+	objs, err := s.store.list(ctx, s.prefix+manifestDir)
 	if err != nil {
 		return nil, s.wrap("list manifests", "", err)
 	}
@@ -398,49 +345,12 @@ func (s *Sink) manifestNames(ctx context.Context) (map[string]bool, error) {
 	return have, nil
 }
 
-// listKeys lists the objects (not the pseudo-folders) directly under
-// prefix. A local folder's listing fails when a file vanishes while it is
-// walked (a writer removing its temporary file); such a listing is retried.
-func (s *Sink) listKeys(ctx context.Context, prefix string) ([]*blob.ListObject, error) {
-	const attempts = 5
-	for i := 1; ; i++ {
-		objs, err := s.listOnce(ctx, prefix)
-		if err == nil || s.local == nil || i == attempts || gcerrors.Code(err) != gcerrors.NotFound {
-			return objs, err
-		}
-	}
-}
-
-func (s *Sink) listOnce(ctx context.Context, prefix string) ([]*blob.ListObject, error) {
-	var objs []*blob.ListObject
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !obj.IsDir {
-			objs = append(objs, obj)
-		}
-	}
-}
-
 // readManifest returns the archive's manifest, or nil when it has none or
 // when the stored one is unreadable, malformed or names another archive (an
 // archive is usable without its manifest). Only storage failures other than
 // "not found" are errors.
 func (s *Sink) readManifest(ctx context.Context, name string) (*Manifest, error) {
-	var opts *blob.ReaderOptions
-	if s.local != nil {
-		if !s.local.manifestDirOK() || s.local.checkRegular(manifestDir+name+".json") != nil {
-			return nil, nil
-		}
-		opts = &blob.ReaderOptions{BeforeRead: s.local.beforeRead(manifestDir + name + ".json")}
-	}
-	r, err := s.bucket.NewRangeReader(ctx, s.manifestKey(name), 0, -1, opts)
+	r, err := s.store.reader(ctx, s.manifestKey(name), 0, -1)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, s.wrap("read manifest", name, err)
@@ -494,48 +404,8 @@ func (s *Sink) putManifest(ctx context.Context, m Manifest) error {
 		return errorf("write manifest", m.Name, nil, err.Error())
 	}
 	data = append(data, '\n')
-	if s.local != nil {
-		if err := s.local.ensureManifestDir(); err != nil {
-			return s.wrap("write manifest", m.Name, err)
-		}
-	}
-	if err := s.putSmall(ctx, s.manifestKey(m.Name), data); err != nil {
+	if err := s.store.put(ctx, s.manifestKey(m.Name), "application/json", data); err != nil {
 		return s.wrap("write manifest", m.Name, err)
-	}
-	return nil
-}
-
-// putSmall writes data under key, replacing what is there; durable on a
-// local folder before it returns.
-func (s *Sink) putSmall(ctx context.Context, key string, data []byte) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var lf localFile
-	opts := &blob.WriterOptions{
-		ContentType: "application/json",
-		BeforeWrite: s.beforeWrite(&lf, false),
-	}
-	w, err := s.bucket.NewWriter(ctx, key, opts)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		cancel()
-		_ = w.Close()
-		return err
-	}
-	if lf.f != nil {
-		if err := lf.f.Sync(); err != nil {
-			cancel()
-			_ = w.Close()
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if s.local != nil {
-		return s.local.syncDirOf(strings.TrimPrefix(key, s.prefix))
 	}
 	return nil
 }
@@ -546,18 +416,10 @@ func (s *Sink) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	if s.local != nil {
-		if err := s.local.checkRegular(name); err != nil {
-			return s.wrap("delete", name, err)
-		}
-	}
-	if err := s.bucket.Delete(ctx, s.archiveKey(name)); err != nil {
+	if err := s.store.delete(ctx, s.archiveKey(name)); err != nil {
 		return s.wrap("delete", name, err)
 	}
-	if s.local != nil && !s.local.manifestDirOK() {
-		return nil
-	}
-	if err := s.bucket.Delete(ctx, s.manifestKey(name)); err != nil {
+	if err := s.store.delete(ctx, s.manifestKey(name)); err != nil {
 		if e := s.wrap("delete manifest", name, err); !errors.Is(e, ErrNotFound) {
 			return e
 		}

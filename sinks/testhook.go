@@ -14,13 +14,13 @@ import (
 func init() {
 	testhook.RawPut = func(ctx context.Context, sink any, key string, data []byte) error {
 		s := sink.(*Sink)
-		return s.bucket.WriteAll(ctx, s.prefix+key, data, nil)
+		return s.store.bucket().WriteAll(ctx, s.prefix+key, data, nil)
 	}
 	testhook.RawKeys = func(ctx context.Context, sink any) ([]string, error) {
 		s := sink.(*Sink)
 		for attempt := 0; ; attempt++ {
 			var keys []string
-			it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix})
+			it := s.store.bucket().List(&blob.ListOptions{Prefix: s.prefix})
 			for {
 				obj, err := it.Next(ctx)
 				if err == io.EOF {

@@ -7,12 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"os"
-	"strings"
 	"sync"
 	"time"
-
-	"gocloud.dev/blob"
 )
 
 // errAborted is what a Writer's methods return after Abort.
@@ -24,24 +20,19 @@ var errAborted = errors.New("write aborted")
 // (and, on S3, no pending multipart upload). A Writer is used by one
 // goroutine; only the cancellation of its context may happen concurrently.
 type Writer struct {
-	s      *Sink
-	name   string
-	ni     NameInfo
-	ctx    context.Context // from Create
-	cancel context.CancelFunc
-	stop   func() bool // stops the cancellation hook
-	bw     *blob.Writer
-	lf     localFile
-	hash   hash.Hash
-	size   int64
+	s    *Sink
+	name string
+	ni   NameInfo
+	ctx  context.Context // from Create
+	stop func() bool     // stops the cancellation hook
+	up   upload
+	hash hash.Hash
+	size int64
 
 	mu   sync.Mutex
 	done bool  // committed, aborted or failed for good
 	err  error // first failure; returned by later calls
 }
-
-// localFile receives the temporary *os.File of a local-folder write.
-type localFile struct{ f *os.File }
 
 // Create starts a new archive called name. It returns ErrInvalidName for a
 // bad name and ErrExists when an archive of that name already exists; even if
@@ -55,40 +46,24 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, s.wrap("create", name, err)
 	}
-	exists, err := s.exists(ctx, name)
+	// (On a local folder, anything under the name counts: symbolic links
+	// too.)
+	exists, err := s.store.exists(ctx, s.archiveKey(name))
 	if err != nil {
 		return nil, s.wrap("create", name, err)
 	}
 	if exists {
 		return nil, newError("create", name, ErrExists)
 	}
-	if s.local != nil {
-		// The debris of killed backups goes at the next one's start.
-		s.local.removeStale(s.local.dir)
-		s.local.removeStale(s.local.path(strings.TrimSuffix(manifestDir, "/")))
-	}
-	if s.sweep != nil {
-		s.sweep(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, s.wrap("create", name, err)
-		}
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, cancel: cancel, hash: sha256.New()}
-	opts := &blob.WriterOptions{
-		ContentType: "application/octet-stream",
-		IfNotExist:  true,
-		// Two parts in flight: uploads hold their parts in memory (8 MiB
-		// each on S3), and the archive is produced no faster than that.
-		MaxConcurrency: 2,
-		BeforeWrite:    s.beforeWrite(&w.lf, true),
-	}
-	bw, err := s.bucket.NewWriter(wctx, s.archiveKey(name), opts)
-	if err != nil {
-		cancel()
+	// The debris of killed backups goes at the next one's start.
+	if err := s.store.sweep(ctx); err != nil {
 		return nil, s.wrap("create", name, err)
 	}
-	w.bw = bw
+	up, err := s.store.create(ctx, s.archiveKey(name), s.archiveOpt)
+	if err != nil {
+		return nil, s.wrap("create", name, err)
+	}
+	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, up: up, hash: sha256.New()}
 	// Held while w.stop is set: with ctx already done, the hook runs at
 	// once, and must find w.stop.
 	w.mu.Lock()
@@ -99,38 +74,6 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	})
 	w.mu.Unlock()
 	return w, nil
-}
-
-// exists reports whether something is stored under the archive's name (for
-// a local folder, any directory entry, symbolic links included).
-func (s *Sink) exists(ctx context.Context, name string) (bool, error) {
-	if s.local != nil {
-		return s.local.exists(name)
-	}
-	return s.bucket.Exists(ctx, s.archiveKey(name))
-}
-
-// beforeWrite returns the BeforeWrite hook for a write: it captures the
-// temporary file of a local folder in lf and, for an archive, applies the
-// backend's archive options.
-func (s *Sink) beforeWrite(lf *localFile, archive bool) func(func(any) bool) error {
-	return func(as func(any) bool) error {
-		if s.local != nil {
-			var f *os.File
-			if as(&f) {
-				lf.f = f
-				// fileblob creates it 0666 & umask: archives hold every
-				// key, readable by their owner only from the first byte.
-				if err := f.Chmod(0o600); err != nil {
-					return err
-				}
-			}
-		}
-		if archive && s.archiveOpt != nil {
-			return s.archiveOpt(as)
-		}
-		return nil
-	}
 }
 
 // Name returns the archive's name.
@@ -152,7 +95,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.abortLocked(e)
 		return 0, e
 	}
-	n, err := w.bw.Write(p)
+	n, err := w.up.Write(p)
 	w.hash.Write(p[:n])
 	w.size += int64(n)
 	if err != nil {
@@ -191,17 +134,7 @@ func (w *Writer) Commit(m Manifest) (Manifest, error) {
 	}
 	w.stop()
 	w.done = true
-	var err error
-	if w.s.local != nil {
-		err = w.s.local.commit(w)
-	} else {
-		err = w.bw.Close()
-		if err != nil && w.s.cleanup != nil {
-			w.s.cleanup(w.s.archiveKey(w.name), err)
-		}
-	}
-	w.cancel()
-	if err != nil {
+	if err := w.up.commit(); err != nil {
 		w.err = w.s.wrap("commit", w.name, err)
 		return Manifest{}, w.err
 	}
@@ -220,8 +153,8 @@ func (w *Writer) Commit(m Manifest) (Manifest, error) {
 		// Archive and manifest commit as one step for readers: an archive
 		// without its manifest would stay listed, unprunable, and be taken
 		// for one copied in by hand. Roll the archive back.
-		if derr := w.s.bucket.Delete(context.WithoutCancel(w.ctx), w.s.archiveKey(w.name)); derr != nil {
-			return m, fmt.Errorf("%w (and the archive could not be removed: %s)", err, cleanDetail(derr, w.s.root()))
+		if derr := w.s.store.delete(context.WithoutCancel(w.ctx), w.s.archiveKey(w.name)); derr != nil {
+			return m, fmt.Errorf("%w (and the archive could not be removed: %s)", err, cleanDetail(derr, w.s.store.root()))
 		}
 		return m, err
 	}
@@ -237,8 +170,8 @@ func (w *Writer) Abort() error {
 	return nil
 }
 
-// abortLocked cancels the underlying write (the driver then removes its
-// temporary file or aborts its upload) and records reason. w.mu is held.
+// abortLocked discards the upload (the store removes its temporary file or
+// aborts its upload) and records reason. w.mu is held.
 func (w *Writer) abortLocked(reason error) {
 	if w.err == nil {
 		w.err = reason
@@ -248,12 +181,5 @@ func (w *Writer) abortLocked(reason error) {
 	}
 	w.done = true
 	w.stop()
-	w.cancel()
-	if err := w.bw.Close(); err != nil && w.s.cleanup != nil {
-		w.s.cleanup(w.s.archiveKey(w.name), err)
-	}
-	if w.lf.f != nil {
-		// The driver removes it too; this covers a failed close.
-		_ = os.Remove(w.lf.f.Name())
-	}
+	w.up.abort()
 }

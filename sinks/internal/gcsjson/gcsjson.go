@@ -7,8 +7,10 @@
 // storage. The driver does what redback's sinks need and no more: object
 // attributes, listing with a delimiter, ranged reads, streaming writes
 // (one request for a small object, a resumable upload in chunks for a large
-// one, with a create-only precondition), and deletes. Copy and signed URLs
-// report gcerrors.Unimplemented.
+// one, with a create-only precondition), server-side copies, and deletes.
+// Signed URLs report gcerrors.Unimplemented, and no driver-specific type is
+// exposed through As. It passes go-cloud's conformance suite
+// (gocloud.dev/blob/drivertest; see conformance_test.go).
 //
 // Requests that can be repeated safely are retried on 408, 429, 5xx and
 // transport errors with exponential backoff; a chunk of a resumable upload
@@ -146,6 +148,19 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("gcs: HTTP %d: %s", e.status, e.msg)
 }
 
+// errBadKey is an object name that the driver refuses before sending
+// anything: the empty name would address the bucket's listing, and "." and
+// ".." a path that proxies and servers normalise (GCS forbids all three).
+var errBadKey = errors.New("gcs: invalid object name (empty, \".\" or \"..\")")
+
+// checkKey refuses the names that cannot be put in an object URL.
+func checkKey(key string) error {
+	if key == "" || key == "." || key == ".." {
+		return errBadKey
+	}
+	return nil
+}
+
 // objectURL is the JSON API's URL of an object's metadata (or, with
 // alt=media, of its bytes). Slashes in the name are escaped, as the API
 // requires.
@@ -165,6 +180,8 @@ func (b *gcsBucket) ErrorCode(err error) gcerrors.ErrorCode {
 		return gcerrors.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return gcerrors.DeadlineExceeded
+	case errors.Is(err, errBadKey):
+		return gcerrors.InvalidArgument
 	case !errors.As(err, &ae):
 		return gcerrors.Unknown
 	}
@@ -196,10 +213,69 @@ func (b *gcsBucket) ErrorAs(error, any) bool { return false }
 // Close implements driver.Bucket.
 func (b *gcsBucket) Close() error { return nil }
 
-// Copy implements driver.Bucket; it is not supported.
-func (b *gcsBucket) Copy(context.Context, string, string, *driver.CopyOptions) error {
-	return &apiError{status: http.StatusNotImplemented, msg: "copy is not supported"}
+// Copy implements driver.Bucket with the rewrite method: the server copies
+// the bytes and the source's metadata (content type and encoding, cache
+// control, disposition, language, custom metadata) over dstKey, in as many
+// calls as it needs (large objects across locations or storage classes
+// take several, each carrying the token of the last). Repeating a call
+// whose answer was lost rewrites the same bytes, so calls are retried.
+func (b *gcsBucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.CopyOptions) error {
+	if err := checkKey(srcKey); err != nil {
+		return err
+	}
+	if err := checkKey(dstKey); err != nil {
+		return err
+	}
+	if opts.BeforeCopy != nil {
+		if err := opts.BeforeCopy(func(any) bool { return false }); err != nil {
+			return err
+		}
+	}
+	base := b.objectURL(srcKey) + "/rewriteTo/b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(dstKey)
+	token := ""
+	for calls := 0; ; calls++ {
+		if calls == maxRewriteCalls {
+			return fmt.Errorf("gcs: the copy was not done after %d rewrite calls", calls)
+		}
+		u := base
+		if token != "" {
+			u += "?" + url.Values{"rewriteToken": {token}}.Encode()
+		}
+		resp, err := b.do(ctx, true, func() (*http.Request, error) {
+			// An empty object resource: the copy keeps the source's
+			// metadata.
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+			return req, nil
+		})
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Done         bool   `json:"done"`
+			RewriteToken string `json:"rewriteToken"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out)
+		drain(resp)
+		if err != nil {
+			return fmt.Errorf("gcs: decode response: %w", err)
+		}
+		if out.Done {
+			return nil
+		}
+		if out.RewriteToken == "" {
+			return errors.New("gcs: an unfinished rewrite came without a token to go on")
+		}
+		token = out.RewriteToken
+	}
 }
+
+// maxRewriteCalls bounds the calls of one Copy, against a server that would
+// never say it is done.
+const maxRewriteCalls = 10_000
 
 // SignedURL implements driver.Bucket; it is not supported.
 func (b *gcsBucket) SignedURL(context.Context, string, *driver.SignedURLOptions) (string, error) {
@@ -208,15 +284,19 @@ func (b *gcsBucket) SignedURL(context.Context, string, *driver.SignedURLOptions)
 
 // object is the part of the API's object resource that the driver reads.
 type object struct {
-	Name        string            `json:"name"`
-	Size        string            `json:"size"`
-	Updated     time.Time         `json:"updated"`
-	TimeCreated time.Time         `json:"timeCreated"`
-	MD5Hash     string            `json:"md5Hash"`
-	ETag        string            `json:"etag"`
-	ContentType string            `json:"contentType"`
-	Metadata    map[string]string `json:"metadata"`
-	Generation  string            `json:"generation"`
+	Name               string            `json:"name"`
+	Size               string            `json:"size"`
+	Updated            time.Time         `json:"updated"`
+	TimeCreated        time.Time         `json:"timeCreated"`
+	MD5Hash            string            `json:"md5Hash"`
+	ETag               string            `json:"etag"`
+	ContentType        string            `json:"contentType"`
+	CacheControl       string            `json:"cacheControl"`
+	ContentDisposition string            `json:"contentDisposition"`
+	ContentEncoding    string            `json:"contentEncoding"`
+	ContentLanguage    string            `json:"contentLanguage"`
+	Metadata           map[string]string `json:"metadata"`
+	Generation         string            `json:"generation"`
 }
 
 func (o *object) size() int64 {
@@ -231,6 +311,9 @@ func (o *object) md5() []byte {
 
 // Attributes implements driver.Bucket.
 func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	var o object
 	if err := b.getJSON(ctx, b.objectURL(key), &o); err != nil {
 		return nil, err
@@ -240,14 +323,27 @@ func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attribu
 		ct = "application/octet-stream"
 	}
 	return &driver.Attributes{
-		ContentType: ct,
-		Metadata:    o.Metadata,
-		CreateTime:  o.TimeCreated,
-		ModTime:     o.Updated,
-		Size:        o.size(),
-		MD5:         o.md5(),
-		ETag:        o.ETag,
+		CacheControl:       o.CacheControl,
+		ContentDisposition: o.ContentDisposition,
+		ContentEncoding:    o.ContentEncoding,
+		ContentLanguage:    o.ContentLanguage,
+		ContentType:        ct,
+		Metadata:           o.Metadata,
+		CreateTime:         o.TimeCreated,
+		ModTime:            o.Updated,
+		Size:               o.size(),
+		MD5:                o.md5(),
+		ETag:               quoteETag(o.ETag),
 	}, nil
+}
+
+// quoteETag gives the JSON API's bare etag the quotes of an HTTP entity tag
+// ("xxxx"), as the portable API documents it.
+func quoteETag(tag string) string {
+	if tag == "" || strings.HasPrefix(tag, `"`) || strings.HasPrefix(tag, `W/"`) {
+		return tag
+	}
+	return strconv.Quote(tag)
 }
 
 // ListPaged implements driver.Bucket.
@@ -298,6 +394,9 @@ func (b *gcsBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*d
 
 // Delete implements driver.Bucket.
 func (b *gcsBucket) Delete(ctx context.Context, key string, opts *driver.DeleteOptions) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	if opts.BeforeDelete != nil {
 		if err := opts.BeforeDelete(func(any) bool { return false }); err != nil {
 			return err
@@ -319,6 +418,9 @@ func (b *gcsBucket) Delete(ctx context.Context, key string, opts *driver.DeleteO
 
 // NewRangeReader implements driver.Bucket.
 func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, length int64, opts *driver.ReaderOptions) (driver.Reader, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	if length == 0 {
 		// A zero-length range cannot be asked for; the attributes say
 		// whether the object exists.
@@ -554,6 +656,9 @@ func drain(resp *http.Response) {
 // in the background while the next one fills (two chunks in memory at
 // most).
 func (b *gcsBucket) NewTypedWriter(ctx context.Context, key, contentType string, opts *driver.WriterOptions) (driver.Writer, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	if opts.BeforeWrite != nil {
 		if err := opts.BeforeWrite(func(any) bool { return false }); err != nil {
 			return nil, err

@@ -1,0 +1,377 @@
+// Package replica takes a point-in-time snapshot of a Redis or Valkey
+// server the way a replica does: it connects, introduces itself as a
+// replica (REPLCONF), asks for a full resynchronisation (PSYNC ? -1) and
+// reads the RDB the server produces for it, then disconnects. The server
+// forks to write that RDB (copy-on-write memory grows with the writes
+// made during the transfer); the account needs the SYNC/PSYNC/REPLCONF
+// commands (ACL: +psync +replconf +sync, or @admin... see docs).
+//
+// Fetch returns the RDB as a stream, whichever framing the server uses:
+// "$<length>" (disk-based) or "$EOF:<40-byte mark>" (diskless), with the
+// server's keep-alive newlines before it. Nothing is held whole and nothing
+// is written to disk.
+package replica
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrRefused is a server that will not serve a replica: SYNC or PSYNC
+// refused (a managed service, an ACL without the commands, a replica
+// that is itself loading).
+var ErrRefused = errors.New("the server refuses replication")
+
+// Options say how to reach the server.
+type Options struct {
+	// Network and Addr: "tcp" and "host:port", or "unix" and a path.
+	Network, Addr string
+	// Username and Password authenticate (AUTH); none when empty.
+	Username, Password string
+	// TLS, when set, wraps the connection.
+	TLS *tls.Config
+	// Dial replaces net.Dialer when set.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds each read or write, the wait for the server to start
+	// the transfer included (the fork and, disk-based, the whole RDB write
+	// happen before the first byte: default 5 minutes), and then every read
+	// of the transfer (default 1 minute between two reads).
+	StartTimeout, ReadTimeout time.Duration
+	// RDBOnly asks for the RDB alone (REPLCONF rdb-only 1, Redis 7+ and
+	// Valkey): the server then sends no command stream after it. Ignored
+	// when the server does not know it.
+	RDBOnly bool
+}
+
+// Snapshot is a running transfer. Read the RDB from it, then Close it.
+type Snapshot struct {
+	// ReplID and Offset are where the snapshot sits in the server's
+	// replication stream (+FULLRESYNC <replid> <offset>).
+	ReplID string
+	Offset int64
+	// Diskless says the server streamed the RDB with an EOF mark.
+	Diskless bool
+
+	conn    net.Conn
+	br      *bufio.Reader
+	body    io.Reader
+	timeout time.Duration
+	err     error
+}
+
+// Fetch connects, performs the replica handshake and returns the snapshot
+// positioned at the first byte of the RDB. ctx bounds the handshake and
+// the wait for the transfer; cancelling it later closes the connection.
+func Fetch(ctx context.Context, o Options) (*Snapshot, error) {
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 5 * time.Minute
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = time.Minute
+	}
+	dial := o.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	network := o.Network
+	if network == "" {
+		network = "tcp"
+	}
+	conn, err := dial(ctx, network, o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("replica: connect: %w", err)
+	}
+	if o.TLS != nil {
+		tc := tls.Client(conn, o.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("replica: tls: %w", err)
+		}
+		conn = tc
+	}
+	s := &Snapshot{conn: conn, br: bufio.NewReaderSize(conn, 64<<10), timeout: o.ReadTimeout}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := s.handshake(o); err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("replica: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	if err := s.start(o.StartTimeout); err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("replica: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// command sends one command and reads its one-line reply.
+func (s *Snapshot) command(args ...string) (string, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	s.conn.SetDeadline(time.Now().Add(s.timeout))
+	if _, err := s.conn.Write(b.Bytes()); err != nil {
+		return "", fmt.Errorf("replica: %s: %w", args[0], err)
+	}
+	line, err := s.line()
+	if err != nil {
+		return "", fmt.Errorf("replica: %s: %w", args[0], err)
+	}
+	return line, nil
+}
+
+// line reads one reply line without its CRLF; an error reply is an error.
+func (s *Snapshot) line() (string, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return "", errors.New("reply line too long")
+	}
+	if err != nil {
+		return "", err
+	}
+	l := strings.TrimRight(string(line), "\r\n")
+	if strings.HasPrefix(l, "-") {
+		return "", &replyError{msg: l[1:]}
+	}
+	return l, nil
+}
+
+// replyError is an error reply of the server.
+type replyError struct{ msg string }
+
+func (e *replyError) Error() string { return e.msg }
+
+func (s *Snapshot) handshake(o Options) error {
+	if o.Password != "" {
+		args := []string{"AUTH", o.Password}
+		if o.Username != "" {
+			args = []string{"AUTH", o.Username, o.Password}
+		}
+		if _, err := s.command(args...); err != nil {
+			return fmt.Errorf("replica: AUTH failed: %w", redactAuth(err))
+		}
+	}
+	if _, err := s.command("PING"); err != nil {
+		return err
+	}
+	// The port a real replica announces; 0 is refused by some versions.
+	if _, err := s.command("REPLCONF", "listening-port", "0"); err != nil {
+		if isRefusal(err) {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		// Older servers accept no port 0: announce a dummy one.
+		if _, err := s.command("REPLCONF", "listening-port", "1"); err != nil {
+			return refusal(err)
+		}
+	}
+	if _, err := s.command("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
+		return refusal(err)
+	}
+	if o.RDBOnly {
+		// Unknown to servers before Redis 7.0: the transfer then simply
+		// continues with the command stream, which Close cuts off.
+		_, _ = s.command("REPLCONF", "rdb-only", "1")
+	}
+	return nil
+}
+
+func isRefusal(err error) bool {
+	var re *replyError
+	return errors.As(err, &re)
+}
+
+func refusal(err error) error {
+	if isRefusal(err) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
+}
+
+// redactAuth keeps AUTH's error reply (it names no secret) and drops
+// anything else's detail.
+func redactAuth(err error) error {
+	if isRefusal(err) {
+		return err
+	}
+	return errors.New("connection failed during AUTH")
+}
+
+// start sends PSYNC and reads up to the first byte of the RDB.
+func (s *Snapshot) start(startTimeout time.Duration) error {
+	reply, err := s.command("PSYNC", "?", "-1")
+	// Keep-alive newlines may come first (the server waits before forking:
+	// repl-diskless-sync-delay).
+	deadline := time.Now().Add(startTimeout)
+	for err == nil && reply == "" {
+		s.conn.SetReadDeadline(deadline)
+		reply, err = s.line()
+	}
+	if err != nil {
+		return refusal(err)
+	}
+	f := strings.Fields(reply)
+	if len(f) != 3 || f[0] != "+FULLRESYNC" {
+		return fmt.Errorf("%w: PSYNC answered %q, not +FULLRESYNC", ErrRefused, truncate(reply, 80))
+	}
+	s.ReplID = f[1]
+	if s.Offset, err = strconv.ParseInt(f[2], 10, 64); err != nil {
+		return fmt.Errorf("replica: PSYNC offset %q: %w", truncate(f[2], 30), err)
+	}
+	// The server may send newlines (keep-alives) while it forks and, for a
+	// disk-based transfer, writes the RDB; then the bulk header.
+	for {
+		s.conn.SetReadDeadline(deadline)
+		b, err := s.br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("replica: waiting for the snapshot: %w", err)
+		}
+		if b == '\n' {
+			continue
+		}
+		if b == '-' {
+			l, _ := s.br.ReadString('\n')
+			return fmt.Errorf("%w: %s", ErrRefused, strings.TrimSpace(l))
+		}
+		if b != '$' {
+			return fmt.Errorf("replica: unexpected byte %q before the snapshot", b)
+		}
+		break
+	}
+	l, err := s.line()
+	if err != nil {
+		return fmt.Errorf("replica: snapshot header: %w", err)
+	}
+	if mark, ok := strings.CutPrefix(l, "EOF:"); ok {
+		if len(mark) != eofMarkLen {
+			return fmt.Errorf("replica: EOF mark of %d bytes, want %d", len(mark), eofMarkLen)
+		}
+		s.Diskless = true
+		s.body = &markReader{r: s.br, mark: []byte(mark)}
+	} else {
+		n, err := strconv.ParseInt(l, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("replica: snapshot length %q", truncate(l, 30))
+		}
+		s.body = &lengthReader{r: s.br, n: n}
+	}
+	return nil
+}
+
+const eofMarkLen = 40
+
+// Read reads the RDB; it returns io.EOF at its end (the length reached, or
+// the EOF mark seen). A read that waits longer than the read timeout fails.
+func (s *Snapshot) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.conn.SetReadDeadline(time.Now().Add(s.timeout))
+	n, err := s.body.Read(p)
+	if err != nil && err != io.EOF {
+		if err == io.ErrUnexpectedEOF || errors.Is(err, net.ErrClosed) || isEOF(err) {
+			err = fmt.Errorf("replica: the connection ended before the snapshot did: %w", io.ErrUnexpectedEOF)
+		} else {
+			err = fmt.Errorf("replica: read snapshot: %w", err)
+		}
+		s.err = err
+	}
+	return n, err
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// Close disconnects; the server drops the replica.
+func (s *Snapshot) Close() error { return s.conn.Close() }
+
+// lengthReader reads exactly n bytes; fewer is io.ErrUnexpectedEOF.
+type lengthReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *lengthReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if err == io.EOF {
+		if l.n > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		err = nil
+	}
+	return n, err
+}
+
+// markReader reads up to the EOF mark, which may arrive split across
+// reads: the last len(mark) bytes are held back until more arrive or they
+// prove to be the mark.
+type markReader struct {
+	r    io.Reader
+	mark []byte
+	buf  []byte // bytes read, not yet returned (at most len(mark) held back)
+	done bool
+}
+
+func (m *markReader) Read(p []byte) (int, error) {
+	for {
+		if m.done {
+			return 0, io.EOF
+		}
+		// Return what is surely payload: everything but the last
+		// len(mark) bytes.
+		if avail := len(m.buf) - len(m.mark); avail > 0 {
+			n := copy(p, m.buf[:avail])
+			m.buf = append(m.buf[:0], m.buf[n:]...)
+			return n, nil
+		}
+		if len(m.buf) == len(m.mark) && bytes.Equal(m.buf, m.mark) {
+			m.done = true
+			return 0, io.EOF
+		}
+		var chunk [32 << 10]byte
+		n, err := m.r.Read(chunk[:])
+		m.buf = append(m.buf, chunk[:n]...)
+		if i := bytes.Index(m.buf, m.mark); i >= 0 {
+			// The mark ends the payload (anything after it is the command
+			// stream, which is not ours).
+			m.buf = m.buf[:i+len(m.mark)]
+		}
+		if err != nil {
+			if err == io.EOF && !(len(m.buf) >= len(m.mark) && bytes.HasSuffix(m.buf, m.mark)) {
+				return 0, io.ErrUnexpectedEOF
+			}
+			if err != io.EOF {
+				return 0, err
+			}
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

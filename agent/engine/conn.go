@@ -1,7 +1,6 @@
-// Package engine moves keys between Redis and archive records: the dump
-// (SCAN, pipelined reads, big keys in windows) and the restore (pipelined,
-// per-key atomic writes). It speaks to Redis through go-redis and to archives
-// through the small interfaces declared here; it knows nothing of storage.
+// Connections: Redis URLs (parsed, redacted, the database they name), the
+// clients the engine opens, and INFO.
+
 package engine
 
 import (
@@ -81,14 +80,6 @@ func newWriteClient(base *redis.Options, db, pool int) *redis.Client {
 	o := *base
 	o.MaxRetries = -1
 	return newClient(&o, db, pool)
-}
-
-// wrapRedis adds context to a Redis error.
-func wrapRedis(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("redis %s: %w", op, err)
 }
 
 // serverInfo reads INFO sections into a map of field -> value.

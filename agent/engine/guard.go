@@ -1,7 +1,9 @@
+// Panics: every goroutine of the engine runs guarded, so that a panic is the
+// error of the dump or restore it happened in, never the end of the process.
+
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -31,23 +33,4 @@ func recoverTo(err *error) {
 		}
 		*err = fmt.Errorf("%w: %v\n%s", ErrInternal, p, stack)
 	}
-}
-
-// rootCause returns the first error that is not a cancellation, else the
-// first error: when one goroutine fails, the others report the
-// cancellation that followed.
-func rootCause(errs ...error) error {
-	var first error
-	for _, e := range errs {
-		if e == nil {
-			continue
-		}
-		if first == nil {
-			first = e
-		}
-		if !errors.Is(e, context.Canceled) {
-			return e
-		}
-	}
-	return first
 }

@@ -1,3 +1,8 @@
+// Raw RESP2 replies (as go-redis's DoRaw returns them), parsed without
+// allocating per element: bulk strings come back as sub-slices of the reply
+// buffer. parseValue, which allocates, serves the rare replies (XINFO,
+// XRANGE).
+
 package engine
 
 import (
@@ -7,21 +12,14 @@ import (
 	"strconv"
 )
 
-// This file parses raw RESP2 replies (as go-redis's DoRaw returns them)
-// without allocating per element: bulk strings come back as sub-slices of the
-// reply buffer.
-
 // replyError is an error reply from the server ("-WRONGTYPE ...").
 type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-// isWrongType reports whether err is a WRONGTYPE reply (the key changed type
-// between two reads).
-func isWrongType(err error) bool {
-	var re replyError
-	return errors.As(err, &re) && bytes.HasPrefix([]byte(re), []byte("WRONGTYPE"))
-}
+// RedisError makes replyError a redis.Error, so that go-redis's helpers
+// (redis.HasErrorPrefix) and isReply know it.
+func (replyError) RedisError() {}
 
 var errShortReply = errors.New("redis: truncated reply")
 
@@ -136,4 +134,42 @@ func parseScan(b []byte, dst [][]byte) (cursor uint64, out [][]byte, err error) 
 	off += used
 	dst, _, err = parseBulkArray(b[off:], dst)
 	return cursor, dst, err
+}
+
+// parseValue parses any RESP2 reply into []byte, int64 (as []byte text),
+// nil or []any. It allocates; it serves the rare replies (XINFO, XRANGE).
+func parseValue(b []byte, depth int) (any, int, error) {
+	if depth > 16 {
+		return nil, 0, fmt.Errorf("redis: reply nested too deep")
+	}
+	if len(b) == 0 {
+		return nil, 0, errShortReply
+	}
+	if b[0] != '*' {
+		v, ok, n, err := parseBulk(b)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			return nil, n, nil
+		}
+		return v, n, nil
+	}
+	n, off, err := parseArrayHeader(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n < 0 {
+		return nil, off, nil
+	}
+	arr := make([]any, 0, n)
+	for i := 0; i < n; i++ {
+		v, used, err := parseValue(b[off:], depth+1)
+		if err != nil {
+			return nil, 0, err
+		}
+		arr = append(arr, v)
+		off += used
+	}
+	return arr, off, nil
 }

@@ -1,3 +1,6 @@
+// Server kinds and versions (Redis or Valkey), and what follows from them:
+// hash field expiry, RDB versions.
+
 package engine
 
 import (

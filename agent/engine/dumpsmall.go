@@ -1,44 +1,17 @@
+// Small keys read with DUMP (the default): pipelined PTTL and MEMORY USAGE,
+// then DUMP, whose payloads are decoded here (rdbvalue).
+
 package engine
 
 import (
 	"context"
-	"errors"
 	"strconv"
-	"strings"
-	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 	"github.com/redback-dev/redback/codec"
 )
-
-// ReadMode says how small keys are read.
-type ReadMode int
-
-const (
-	// ReadAuto reads small keys with DUMP, decoded here (the server then
-	// copies its compact encodings instead of formatting every element),
-	// and falls back to ReadCommands when the server refuses DUMP.
-	ReadAuto ReadMode = iota
-	// ReadCommands reads small keys with GET, HGETALL, LRANGE, SMEMBERS
-	// and ZRANGE WITHSCORES.
-	ReadCommands
-)
-
-// ParseReadMode parses "auto" or "commands".
-func ParseReadMode(s string) (ReadMode, error) {
-	switch strings.ToLower(s) {
-	case "", "auto", "dump":
-		return ReadAuto, nil
-	case "commands":
-		return ReadCommands, nil
-	}
-	return 0, errors.New(`read mode: want "auto" or "commands"`)
-}
-
-// dumpState remembers whether DUMP works on this server.
-type dumpState struct{ refused atomic.Bool }
 
 // kindType maps a decoded kind to the archive's type.
 func kindType(k rdbvalue.Kind) codec.Type {
@@ -92,8 +65,7 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 		pttl, _ := strconv.ParseInt(string(pv), 10, 64)
 		mv, ok, _, err := parseBulk(mems[i].Val())
 		if err != nil {
-			var re replyError
-			if errors.As(err, &re) {
+			if isReply(err) {
 				return res, true, nil // MEMORY refused: use commands
 			}
 			return res, false, wrapRedis("MEMORY USAGE", err)
@@ -135,8 +107,7 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 			res.bytes += int64(len(raw))
 			payload, ok, _, err := parseBulk(raw)
 			if err != nil {
-				var re replyError
-				if errors.As(err, &re) {
+				if isReply(err) {
 					return res, true, nil // DUMP refused: use commands
 				}
 				return res, false, wrapRedis("DUMP", err)

@@ -17,6 +17,7 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Take a backup of the Redis server now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			g.backs = true
 			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
 				o := agent.BackupOptions{}
 				if cmd.Flags().Changed("no-compress") {

@@ -47,7 +47,7 @@ func scheduleCmd(ctx context.Context, g *globals) *cobra.Command {
 // schedule runs the scheduler of every target in ts side by side until ctx
 // is cancelled or one of them fails (which stops the others).
 func (g *globals) schedule(ctx context.Context, log *slog.Logger, ts []target) error {
-	setMemoryLimit(ts)
+	setMemoryLimit(ts, true)
 	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, ScheduleAll: true})
 	if err != nil {
 		return err

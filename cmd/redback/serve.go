@@ -41,7 +41,7 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	setMemoryLimit(ts)
+	setMemoryLimit(ts, true)
 	log := g.logger(cfg, false)
 	opts, err := api.OptionsFromConfig(cfg.API)
 	if err != nil {

@@ -533,6 +533,8 @@ func (r *Reader) source() error {
 			bit, dst = 32, &r.hdr.Source.ServerVersion
 		case "rdb_version":
 			bit = 64
+		case "snapshot":
+			bit = 128
 		default:
 			if err := r.skipValue(2); err != nil {
 				return err
@@ -543,6 +545,12 @@ func (r *Reader) source() error {
 			return corruptf(start, "duplicate member %q in source", name)
 		}
 		seen |= bit
+		if bit == 128 {
+			if err := r.snapshot(); err != nil {
+				return err
+			}
+			continue
+		}
 		if dst != nil {
 			s, err := r.smallString("a source member", 256)
 			if err != nil {
@@ -586,6 +594,64 @@ func (r *Reader) source() error {
 		}
 		r.hdr.Source.Databases = dbs
 	}
+}
+
+// snapshot reads source.snapshot; unknown members are skipped.
+func (r *Reader) snapshot() error {
+	if err := r.expect('{', "an object for source.snapshot"); err != nil {
+		return err
+	}
+	sn := &Snapshot{}
+	first := true
+	for {
+		more, err := r.next(&first, '}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		start := r.offset()
+		nb, err := r.memberName()
+		if err != nil {
+			return err
+		}
+		name := string(nb) // the buffer moves on
+		switch name {
+		case "method", "replid", "rdb_created_at":
+			v, err := r.smallString("a snapshot member", 64)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "method":
+				sn.Method = string(v)
+			case "replid":
+				sn.ReplID = string(v)
+			default:
+				t, err := time.Parse(time.RFC3339, string(v))
+				if err != nil {
+					return corruptf(start, "invalid source.snapshot.rdb_created_at")
+				}
+				sn.RDBCreatedAt = t
+			}
+		case "offset":
+			v, err := r.expectInt("source.snapshot.offset")
+			if err != nil {
+				return err
+			}
+			if v < 0 {
+				return corruptf(start, "invalid source.snapshot.offset %d", v)
+			}
+			sn.Offset = v
+		default:
+			if err := r.skipValue(3); err != nil {
+				return err
+			}
+		}
+	}
+	r.hdr.Source.Snapshot = sn
+	return nil
 }
 
 // dbNumber parses a database number as written in "databases" and

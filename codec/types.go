@@ -61,6 +61,24 @@ type Source struct {
 	// RDBVersion is the RDB version of the server's DUMP payloads (0 when
 	// unknown).
 	RDBVersion int
+	// Snapshot, when set, says the archive is a point-in-time image (the
+	// replication protocol's RDB, or an imported RDB file), not a SCAN.
+	Snapshot *Snapshot
+}
+
+// Snapshot describes a point-in-time archive (FORMAT.md, "source.snapshot").
+type Snapshot struct {
+	// Method is "replica" (a full resynchronisation's RDB) or "rdb" (an
+	// RDB file imported).
+	Method string
+	// ReplID and Offset place a replica snapshot in the server's
+	// replication stream (+FULLRESYNC <replid> <offset>); empty and 0 for
+	// a file.
+	ReplID string
+	Offset int64
+	// RDBCreatedAt is the RDB's own creation time (its ctime AUX field),
+	// zero when it has none.
+	RDBCreatedAt time.Time
 }
 
 // RawInfo describes a TypeRaw value: what is needed to judge where its

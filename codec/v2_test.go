@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Tests of what format version 2 added: hash field expiries, raw values,
@@ -570,5 +571,50 @@ func TestFieldExpireNoAllocs(t *testing.T) {
 	w.BeginKey(KeyHeader{Key: []byte("k"), Type: TypeHash, FieldTTLs: true})
 	if a := testing.AllocsPerRun(1000, func() { w.WriteFieldExpire(f, v, 1701786681535) }); a != 0 {
 		t.Fatalf("WriteFieldExpire allocates %v", a)
+	}
+}
+
+// TestSourceSnapshot: source.snapshot round-trips, is absent for a SCAN
+// archive, skips members it does not know, and refuses bad values.
+func TestSourceSnapshot(t *testing.T) {
+	created := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	for _, sn := range []*Snapshot{
+		nil,
+		{Method: "replica", ReplID: strings.Repeat("ab", 20), Offset: 123456789, RDBCreatedAt: created},
+		{Method: "rdb", RDBCreatedAt: created},
+		{Method: "rdb"},
+	} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf, Header{Source: Source{RedisVersion: "7.0.0", Snapshot: sn}})
+		if _, err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if sn == nil && bytes.Contains(buf.Bytes(), []byte("snapshot")) {
+			t.Fatalf("a SCAN archive names a snapshot: %s", buf.Bytes())
+		}
+		h, _, _, err := readAll(t, buf.Bytes(), ReaderOptions{})
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", sn, err, buf.Bytes())
+		}
+		got := h.Source.Snapshot
+		if (got == nil) != (sn == nil) || (sn != nil && (got.Method != sn.Method || got.ReplID != sn.ReplID ||
+			got.Offset != sn.Offset || !got.RDBCreatedAt.Equal(sn.RDBCreatedAt))) {
+			t.Fatalf("wrote %+v, read %+v", sn, got)
+		}
+	}
+	doc := func(s string) []byte {
+		return []byte(`{"format":"redback","format_version":1,"source":{"snapshot":` + s + `},"data":{},"keys_count":0}`)
+	}
+	h, _, _, err := readAll(t, doc(`{"future":[1,{"x":2}],"method":"replica","offset":5}`), ReaderOptions{})
+	if err != nil || h.Source.Snapshot == nil || h.Source.Snapshot.Method != "replica" || h.Source.Snapshot.Offset != 5 {
+		t.Fatalf("unknown member: %+v %v", h.Source.Snapshot, err)
+	}
+	for _, bad := range []string{`"replica"`, `{"offset":-1}`, `{"rdb_created_at":"yesterday"}`, `{"method":5}`} {
+		if _, _, _, err := readAll(t, doc(bad), ReaderOptions{}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", bad, err)
+		}
+	}
+	if _, _, _, err := readAll(t, []byte(`{"format":"redback","format_version":1,"source":{"snapshot":{},"snapshot":{}},"data":{},"keys_count":0}`), ReaderOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a repeated snapshot: %v", err)
 	}
 }

@@ -171,6 +171,21 @@ func (w *Writer) start() {
 		b = append(b, `,"rdb_version":`...)
 		b = strconv.AppendInt(b, int64(v), 10)
 	}
+	if sn := w.h.Source.Snapshot; sn != nil {
+		b = append(b, `,"snapshot":{"method":`...)
+		b = EncodeBytes(b, []byte(sn.Method))
+		if sn.ReplID != "" {
+			b = append(b, `,"replid":`...)
+			b = EncodeBytes(b, []byte(sn.ReplID))
+			b = append(b, `,"offset":`...)
+			b = strconv.AppendInt(b, sn.Offset, 10)
+		}
+		if !sn.RDBCreatedAt.IsZero() {
+			b = append(b, `,"rdb_created_at":`...)
+			b = EncodeBytes(b, []byte(sn.RDBCreatedAt.UTC().Format(time.RFC3339)))
+		}
+		b = append(b, '}')
+	}
 	b = append(b, '}')
 	w.buf = b
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"filippo.io/age"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/codec"
@@ -93,37 +94,16 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		}
 	}
 
-	rc, _, err := s.sink.Open(ctx, name)
-	if err != nil {
-		return res, translate(err)
-	}
-	defer rc.Close()
-	rd, err := s.openArchive(name, rc, o.Identities)
-	if err != nil {
-		return res, err
-	}
-	defer rd.Close()
-	hdr, err := rd.Header()
-	if err != nil {
-		return res, translate(err)
-	}
-	dbmap, err := s.databaseMap(hdr, o.DBMap)
-	if err != nil {
-		return res, err
-	}
-	r := engine.NewRestorer(s.redis, engine.RestoreOptions{
-		Overwrite:     o.Overwrite,
-		DryRun:        o.DryRun,
-		TTL:           ttl,
-		DBMap:         dbmap,
-		ArchiveTime:   hdr.CreatedAt,
-		BatchKeys:     s.cfg.Restore.BatchKeys,
-		Workers:       s.cfg.Restore.Workers,
-		MaxErrors:     s.cfg.Restore.MaxErrors,
-		KeysPerSecond: s.cfg.Restore.KeysPerSecond,
-		Progress:      withTotal(o.Progress, info),
+	st, rerr := s.replay(ctx, info, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
+		dbmap, err := s.databaseMap(hdr, o.DBMap)
+		return s.redis, engine.RestoreOptions{
+			Overwrite: o.Overwrite,
+			DryRun:    o.DryRun,
+			TTL:       ttl,
+			DBMap:     dbmap,
+			Progress:  withTotal(o.Progress, info),
+		}, err
 	})
-	st, rerr := r.Restore(ctx, rd)
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
 	res.ExpiredCount = st.Expired
 	res.Errors = st.Messages
@@ -139,6 +119,37 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		return res, fmt.Errorf("%d of %d keys failed; the first: %s", st.Errors, st.Total, first(st.Messages))
 	}
 	return res, nil
+}
+
+// replay writes the keys of the archive info into the server and with the
+// options that opts makes of the archive's header (the restore's tuning of
+// agent.yaml is filled in here). A refusal of opts is returned as it is,
+// before any write.
+func (s *Service) replay(ctx context.Context, info sinks.Info, ids []age.Identity, opts func(codec.Header) (*redis.Options, engine.RestoreOptions, error)) (engine.RestoreStats, error) {
+	rc, _, err := s.sink.Open(ctx, info.Name)
+	if err != nil {
+		return engine.RestoreStats{}, translate(err)
+	}
+	defer rc.Close()
+	rd, err := s.openArchive(info.Name, rc, ids)
+	if err != nil {
+		return engine.RestoreStats{}, err
+	}
+	defer rd.Close()
+	hdr, err := rd.Header()
+	if err != nil {
+		return engine.RestoreStats{}, translate(err)
+	}
+	target, eo, err := opts(hdr)
+	if err != nil {
+		return engine.RestoreStats{}, err
+	}
+	eo.ArchiveTime = hdr.CreatedAt
+	eo.BatchKeys = s.cfg.Restore.BatchKeys
+	eo.Workers = s.cfg.Restore.Workers
+	eo.MaxErrors = s.cfg.Restore.MaxErrors
+	eo.KeysPerSecond = s.cfg.Restore.KeysPerSecond
+	return engine.NewRestorer(target, eo).Restore(ctx, rd)
 }
 
 // withTotal fills in the key count of the archive's manifest (when it has

@@ -74,6 +74,14 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 // folder, so that path never holds a partial copy. It refuses to replace an
 // existing file.
 func writeFileAtomic(path string, r io.Reader) error {
+	return writeFileAtomicWith(path, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+}
+
+// writeFileAtomicWith is writeFileAtomic for a producer that writes.
+func writeFileAtomicWith(path string, write func(io.Writer) error) error {
 	if _, err := os.Lstat(path); err == nil {
 		return usageError{fmt.Errorf("%s exists; choose another --output", path)}
 	}
@@ -82,7 +90,7 @@ func writeFileAtomic(path string, r io.Reader) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -93,8 +101,5 @@ func writeFileAtomic(path string, r io.Reader) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	return nil
+	return os.Link(tmp.Name(), path)
 }

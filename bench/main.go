@@ -1,10 +1,16 @@
 // Command bench measures redback against the server's own yardsticks on a
-// generated dataset, in one run, on throw-away redis-server processes:
+// generated dataset, in one run, on throw-away redis-server processes
+// (started with repl-diskless-sync-delay 0, so that --rdb is the transfer
+// itself, not 5 s of waiting for more replicas first):
 //
-//   - restore yardstick: `redis-cli --pipe` loading the dataset from a RESP file
+//   - restore yardsticks: `redis-cli --pipe` loading the dataset from a RESP
+//     file into an empty server, and the server loading the RDB at start
 //   - backup yardstick: `redis-cli --rdb` (the server's own snapshot transfer)
 //   - redback backup and redback restore (as subprocesses: wall time, peak RSS)
 //   - the latency a concurrent client sees while the backup runs
+//
+// Every method runs --reps times (3), interleaved; the table gives the
+// medians and the per-run ratios.
 //
 // Results print as a table and as JSON (--json-out). See docs/PERFORMANCE.md.
 package main
@@ -74,6 +80,66 @@ type Result struct {
 	S3BackupRSSMB    float64 `json:"s3_backup_peak_rss_mb,omitempty"`
 	S3BackupAnonMB   float64 `json:"s3_backup_peak_anon_rss_mb,omitempty"`
 	Verified         string  `json:"verified"`
+	// RDBLoadSeconds is the server's own restore: loading the RDB at start.
+	RDBLoadSeconds float64 `json:"yardstick_rdb_load_seconds"`
+	RestoreVsLoad  float64 `json:"restore_vs_rdb_load"`
+	// Runs are the repetitions; the fields above are their medians.
+	Runs []Run `json:"runs"`
+}
+
+// Run is one repetition of every method.
+type Run struct {
+	RDBSeconds     float64 `json:"yardstick_redis_cli_rdb_seconds"`
+	BackupSeconds  float64 `json:"backup_seconds"`
+	BackupVsRDB    float64 `json:"backup_vs_rdb"`
+	BackupRSSMB    float64 `json:"backup_peak_rss_mb"`
+	BackupAnonMB   float64 `json:"backup_peak_anon_rss_mb"`
+	PingP50Ms      float64 `json:"ping_during_backup_p50_ms"`
+	PingP99Ms      float64 `json:"ping_during_backup_p99_ms"`
+	PingMaxMs      float64 `json:"ping_during_backup_max_ms"`
+	PipeSeconds    float64 `json:"yardstick_redis_cli_pipe_seconds"`
+	RestoreSeconds float64 `json:"restore_seconds"`
+	RestoreVsPipe  float64 `json:"restore_vs_pipe"`
+	RestoreRSSMB   float64 `json:"restore_peak_rss_mb"`
+	RestoreAnonMB  float64 `json:"restore_peak_anon_rss_mb"`
+	RDBLoadSeconds float64 `json:"yardstick_rdb_load_seconds"`
+}
+
+// summarize sets r's figures to the medians of its runs (ratios: the
+// medians of the per-run ratios; memory and latency: the medians too).
+func (r *Result) summarize() {
+	med := func(f func(Run) float64) float64 {
+		var v []float64
+		for _, run := range r.Runs {
+			v = append(v, f(run))
+		}
+		slices.Sort(v)
+		if len(v) == 0 {
+			return 0
+		}
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	r.RDBSeconds = med(func(x Run) float64 { return x.RDBSeconds })
+	r.BackupSeconds = med(func(x Run) float64 { return x.BackupSeconds })
+	r.BackupVsRDB = med(func(x Run) float64 { return x.BackupVsRDB })
+	r.BackupRSSMB = med(func(x Run) float64 { return x.BackupRSSMB })
+	r.BackupAnonMB = med(func(x Run) float64 { return x.BackupAnonMB })
+	r.PingP50Ms = med(func(x Run) float64 { return x.PingP50Ms })
+	r.PingP99Ms = med(func(x Run) float64 { return x.PingP99Ms })
+	r.PingMaxMs = med(func(x Run) float64 { return x.PingMaxMs })
+	r.PipeLoadSeconds = med(func(x Run) float64 { return x.PipeSeconds })
+	r.RestoreSeconds = med(func(x Run) float64 { return x.RestoreSeconds })
+	r.RestoreVsPipe = med(func(x Run) float64 { return x.RestoreVsPipe })
+	r.RestoreRSSMB = med(func(x Run) float64 { return x.RestoreRSSMB })
+	r.RestoreAnonMB = med(func(x Run) float64 { return x.RestoreAnonMB })
+	r.RDBLoadSeconds = med(func(x Run) float64 { return x.RDBLoadSeconds })
+	r.RestoreVsLoad = med(func(x Run) float64 { return x.RestoreSeconds / x.RDBLoadSeconds })
+	r.BackupKeysPerSec = float64(r.Keys) / r.BackupSeconds
+	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
+	r.RestoreKeysPerS = float64(r.Keys) / r.RestoreSeconds
 }
 
 func main() {
@@ -83,6 +149,7 @@ func main() {
 	workdir := flag.String("dir", "", "working directory (default: a temporary one, removed at the end)")
 	extra := flag.String("redback-args", "", "extra arguments for `redback backup` (e.g. --no-compress)")
 	withS3 := flag.Bool("s3", false, "also back up into an S3-compatible server (versitygw, started here) and compare")
+	repsFlag := flag.Int("reps", 3, "repetitions of each method, interleaved (the table gives medians)")
 	genOnly := flag.String("generate", "", "only write the (first) profile's dataset as RESP commands to this file, then exit")
 	flag.Parse()
 	if *genOnly != "" {
@@ -117,7 +184,7 @@ func main() {
 		if !ok {
 			fatalf("unknown profile %q", name)
 		}
-		r, err := runProfile(name, spec, dir, bin, *verify, *withS3, strings.Fields(*extra))
+		r, err := runProfile(name, spec, dir, bin, *verify, *withS3, strings.Fields(*extra), max(*repsFlag, 1))
 		check(err)
 		results = append(results, r)
 	}
@@ -133,7 +200,7 @@ func main() {
 	}
 }
 
-func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 bool, extra []string) (Result, error) {
+func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 bool, extra []string, reps int) (Result, error) {
 	r := Result{Profile: name}
 	pdir := filepath.Join(dir, name)
 	check(os.MkdirAll(pdir, 0o755))
@@ -155,108 +222,133 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 
 
 	srcDir := filepath.Join(pdir, "src")
 	check(os.MkdirAll(srcDir, 0o755))
-	src, err := redistest.StartDir(srcDir)
+	// repl-diskless-sync-delay 0: with the default (5 s), a diskless
+	// transfer (redis-cli --rdb, a replica) waits 5 s for more replicas
+	// before it starts, which would flatter every ratio against --rdb.
+	src, err := redistest.StartDir(srcDir, yardstickArgs...)
 	if err != nil {
 		return r, err
 	}
 	defer src.Stop()
 
-	step("%s: yardstick: redis-cli --pipe loads it", name)
-	t0 := time.Now()
-	if out, err := shell(fmt.Sprintf("redis-cli -s %s --pipe < %s", src.Socket, respPath)); err != nil {
-		return r, fmt.Errorf("redis-cli --pipe: %v: %s", err, out)
-	} else if !strings.Contains(out, "errors: 0") {
-		return r, fmt.Errorf("redis-cli --pipe reported errors: %s", lastLine(out))
-	}
-	r.PipeLoadSeconds = time.Since(t0).Seconds()
-	_ = os.Remove(respPath)
-
 	ctx := context.Background()
+	step("%s: loading the dataset (redis-cli --pipe)", name)
+	if _, err := pipeLoad(src, respPath); err != nil {
+		return r, err
+	}
 	sc := redis.NewClient(&redis.Options{Network: "unix", Addr: src.Socket, Protocol: 2, ReadTimeout: 10 * time.Minute})
 	defer sc.Close()
 	r.Keys = dbsize(ctx, sc)
 	r.RedisUsedMemory = usedMemory(ctx, sc)
-
-	step("%s: yardstick: redis-cli --rdb", name)
-	rdb := filepath.Join(pdir, "dump.rdb")
-	t0 = time.Now()
-	if out, err := shell(fmt.Sprintf("redis-cli -s %s --rdb %s", src.Socket, rdb)); err != nil {
-		return r, fmt.Errorf("redis-cli --rdb: %v: %s", err, out)
-	}
-	r.RDBSeconds = time.Since(t0).Seconds()
-	if st, err := os.Stat(rdb); err == nil {
-		r.RDBBytes = st.Size()
-	}
-	_ = os.Remove(rdb)
-
 	_, r.PingIdleP99Ms, _ = pingWhile(src.Socket, func() { time.Sleep(2 * time.Second) })
 
-	step("%s: redback backup", name)
+	// Each method reps times, interleaved (--rdb, backup, --pipe, restore,
+	// RDB load, then again), so that a slow moment of the machine hits
+	// all of them alike; the table gives medians, Runs every run.
 	store := filepath.Join(pdir, "backups")
-	var backupOut []byte
-	var backupRSS, backupAnon int64
-	var backupErr error
-	backupStart := time.Now()
-	r.PingP50Ms, r.PingP99Ms, r.PingMaxMs = pingWhile(src.Socket, func() {
-		t0 = time.Now()
-		args := append([]string{"--redis-url", src.SocketURL(0), "--storage", store, "backup", "--json"}, extra...)
-		backupOut, backupRSS, backupErr = runMeasured(pdir, bin, args...)
-		backupAnon = lastAnonKiB
-		r.BackupSeconds = time.Since(t0).Seconds()
-	})
-	if backupErr != nil {
-		return r, fmt.Errorf("redback backup: %v: %s", backupErr, backupOut)
-	}
-	var br struct {
-		Filename  string `json:"filename"`
-		Size      int64  `json:"size"`
-		KeysCount int64  `json:"keys_count"`
-	}
-	if err := json.Unmarshal(backupOut, &br); err != nil {
-		return r, fmt.Errorf("backup output: %v: %s", err, backupOut)
-	}
-	if br.KeysCount != r.Keys {
-		return r, fmt.Errorf("backup wrote %d keys, the server holds %d", br.KeysCount, r.Keys)
-	}
-	r.ArchiveBytes = br.Size
-	r.BackupRSSMB = float64(backupRSS) / 1024
-	r.BackupAnonMB = float64(backupAnon) / 1024
-	r.BackupKeysPerSec = float64(r.Keys) / r.BackupSeconds
-	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
-	r.BackupVsRDB = r.BackupSeconds / r.RDBSeconds
+	var verifyDst *redistest.Server
+	var backupStart time.Time
+	for rep := 1; rep <= reps; rep++ {
+		var run Run
+		step("%s [%d/%d]: yardstick: redis-cli --rdb", name, rep, reps)
+		rdb := filepath.Join(pdir, "dump.rdb")
+		_ = os.Remove(rdb)
+		t0 := time.Now()
+		if out, err := shell(fmt.Sprintf("redis-cli -s %s --rdb %s", src.Socket, rdb)); err != nil {
+			return r, fmt.Errorf("redis-cli --rdb: %v: %s", err, out)
+		}
+		run.RDBSeconds = time.Since(t0).Seconds()
+		if st, err := os.Stat(rdb); err == nil {
+			r.RDBBytes = st.Size()
+		}
 
+		step("%s [%d/%d]: redback backup", name, rep, reps)
+		_ = os.RemoveAll(store)
+		var backupOut []byte
+		var backupRSS, backupAnon int64
+		var backupErr error
+		backupStart = time.Now()
+		run.PingP50Ms, run.PingP99Ms, run.PingMaxMs = pingWhile(src.Socket, func() {
+			t0 = time.Now()
+			args := append([]string{"--redis-url", src.SocketURL(0), "--storage", store, "backup", "--json"}, extra...)
+			backupOut, backupRSS, backupErr = runMeasured(pdir, bin, args...)
+			backupAnon = lastAnonKiB
+			run.BackupSeconds = time.Since(t0).Seconds()
+		})
+		if backupErr != nil {
+			return r, fmt.Errorf("redback backup: %v: %s", backupErr, backupOut)
+		}
+		var br struct {
+			Filename  string `json:"filename"`
+			Size      int64  `json:"size"`
+			KeysCount int64  `json:"keys_count"`
+		}
+		if err := json.Unmarshal(backupOut, &br); err != nil {
+			return r, fmt.Errorf("backup output: %v: %s", err, backupOut)
+		}
+		if br.KeysCount != r.Keys {
+			return r, fmt.Errorf("backup wrote %d keys, the server holds %d", br.KeysCount, r.Keys)
+		}
+		r.ArchiveBytes = br.Size
+		run.BackupRSSMB = float64(backupRSS) / 1024
+		run.BackupAnonMB = float64(backupAnon) / 1024
+
+		step("%s [%d/%d]: yardstick: redis-cli --pipe into an empty server", name, rep, reps)
+		pipeDst, err := freshServer(pdir, "pipe")
+		if err != nil {
+			return r, err
+		}
+		run.PipeSeconds, err = pipeLoad(pipeDst, respPath)
+		pipeDst.Stop()
+		if err != nil {
+			return r, err
+		}
+
+		step("%s [%d/%d]: redback restore into an empty server", name, rep, reps)
+		dst, err := freshServer(pdir, "dst")
+		if err != nil {
+			return r, err
+		}
+		t0 = time.Now()
+		out, rss, err := runMeasured(pdir, bin, "--redis-url", dst.SocketURL(0), "--storage", store, "restore", br.Filename, "--json")
+		run.RestoreSeconds = time.Since(t0).Seconds()
+		if err != nil {
+			dst.Stop()
+			return r, fmt.Errorf("redback restore: %v: %s", err, out)
+		}
+		run.RestoreRSSMB = float64(rss) / 1024
+		run.RestoreAnonMB = float64(lastAnonKiB) / 1024
+		if rep == reps {
+			verifyDst = dst
+			defer dst.Stop()
+		} else {
+			dst.Stop()
+		}
+
+		step("%s [%d/%d]: yardstick: the server loads the RDB at start", name, rep, reps)
+		if run.RDBLoadSeconds, err = rdbLoad(pdir, rdb); err != nil {
+			return r, err
+		}
+		_ = os.Remove(rdb)
+		run.BackupVsRDB = run.BackupSeconds / run.RDBSeconds
+		run.RestoreVsPipe = run.RestoreSeconds / run.PipeSeconds
+		r.Runs = append(r.Runs, run)
+	}
+	_ = os.Remove(respPath)
+	r.summarize()
+	if _, idle, err := runMeasured(pdir, bin, "--storage", store, "list"); err == nil {
+		r.IdleRSSMB = float64(idle) / 1024
+	}
 	if withS3 {
 		if err := backupToS3(&r, pdir, bin, src, extra); err != nil {
 			return r, err
 		}
 	}
 
-	dstDir := filepath.Join(pdir, "dst")
-	check(os.MkdirAll(dstDir, 0o755))
-	dst, err := redistest.StartDir(dstDir)
-	if err != nil {
-		return r, err
-	}
-	defer dst.Stop()
-	step("%s: redback restore into an empty server", name)
-	t0 = time.Now()
-	out, rss, err := runMeasured(pdir, bin, "--redis-url", dst.SocketURL(0), "--storage", store, "restore", br.Filename, "--json")
-	r.RestoreSeconds = time.Since(t0).Seconds()
-	if err != nil {
-		return r, fmt.Errorf("redback restore: %v: %s", err, out)
-	}
-	r.RestoreRSSMB = float64(rss) / 1024
-	r.RestoreAnonMB = float64(lastAnonKiB) / 1024
-	if _, idle, err := runMeasured(pdir, bin, "--storage", store, "list"); err == nil {
-		r.IdleRSSMB = float64(idle) / 1024
-	}
-	r.RestoreKeysPerS = float64(r.Keys) / r.RestoreSeconds
-	r.RestoreVsPipe = r.RestoreSeconds / r.PipeLoadSeconds
-
 	r.Verified = "skipped"
 	if verify {
 		step("%s: comparing source and restored servers key by key", name)
-		dc := redis.NewClient(&redis.Options{Network: "unix", Addr: dst.Socket, Protocol: 2, ReadTimeout: 10 * time.Minute})
+		dc := redis.NewClient(&redis.Options{Network: "unix", Addr: verifyDst.Socket, Protocol: 2, ReadTimeout: 10 * time.Minute})
 		defer dc.Close()
 		// TTLs are restored as recorded (relative): on the restored server
 		// they run later by the time since the backup read them.
@@ -270,6 +362,53 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 
 		r.Verified = "identical"
 	}
 	return r, nil
+}
+
+// yardstickArgs configure every server of the benchmark (see runProfile).
+var yardstickArgs = []string{"--repl-diskless-sync-delay", "0"}
+
+// freshServer starts an empty server in a new folder under pdir.
+func freshServer(pdir, label string) (*redistest.Server, error) {
+	d, err := os.MkdirTemp(pdir, label+"-")
+	if err != nil {
+		return nil, err
+	}
+	return redistest.StartDir(d, yardstickArgs...)
+}
+
+// pipeLoad loads a RESP file into s with redis-cli --pipe and returns the
+// time it took.
+func pipeLoad(s *redistest.Server, respPath string) (float64, error) {
+	t0 := time.Now()
+	out, err := shell(fmt.Sprintf("redis-cli -s %s --pipe < %s", s.Socket, respPath))
+	if err != nil {
+		return 0, fmt.Errorf("redis-cli --pipe: %v: %s", err, out)
+	}
+	if !strings.Contains(out, "errors: 0") {
+		return 0, fmt.Errorf("redis-cli --pipe reported errors: %s", lastLine(out))
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// rdbLoad starts a server on a copy of the RDB file and returns the time
+// from the start to its first PING answer after loading (the server's
+// own restore: its RDB load at start).
+func rdbLoad(pdir, rdb string) (float64, error) {
+	d, err := os.MkdirTemp(pdir, "load-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(d)
+	if err := os.Rename(rdb, filepath.Join(d, "dump.rdb")); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	s, err := redistest.StartDir(d, append([]string{"--dbfilename", "dump.rdb"}, yardstickArgs...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Stop()
+	return time.Since(t0).Seconds(), nil
 }
 
 // backupToS3 runs the same backup into versitygw (an S3-compatible gateway
@@ -423,6 +562,8 @@ func printTable(rs []Result) {
 	w("yardstick redis-cli --pipe (s)", func(r Result) string { return f2(r.PipeLoadSeconds) })
 	w("restore wall time (s)", func(r Result) string { return f2(r.RestoreSeconds) })
 	w("restore / --pipe", func(r Result) string { return f2(r.RestoreVsPipe) + "x" })
+	w("yardstick RDB load at start (s)", func(r Result) string { return f2(r.RDBLoadSeconds) })
+	w("restore / RDB load", func(r Result) string { return f2(r.RestoreVsLoad) + "x" })
 	w("restore keys/s", func(r Result) string { return strconv.FormatInt(int64(r.RestoreKeysPerS), 10) })
 	w("restore peak RSS (MB)", func(r Result) string { return f2(r.RestoreRSSMB) })
 	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.RestoreAnonMB) })
@@ -436,6 +577,15 @@ func printTable(rs []Result) {
 		w("  of it anonymous", func(r Result) string { return f2(r.S3BackupAnonMB) })
 	}
 	w("restored data", func(r Result) string { return r.Verified })
+	fmt.Println("\n(medians of the runs; per run: backup/--rdb, restore/--pipe)")
+	for _, r := range rs {
+		var b, p []string
+		for _, run := range r.Runs {
+			b = append(b, f2(run.BackupVsRDB)+"x")
+			p = append(p, f2(run.RestoreVsPipe)+"x")
+		}
+		fmt.Printf("%-10s backup/--rdb %s   restore/--pipe %s\n", r.Profile, strings.Join(b, " "), strings.Join(p, " "))
+	}
 }
 
 func f2(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

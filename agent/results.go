@@ -36,6 +36,12 @@ type BackupResult struct {
 	FieldTTLKeys int64 `json:"field_ttl_keys,omitempty"`
 	// Server is the dumped server's kind and own version ("valkey 9.0.0").
 	Server string `json:"server,omitempty"`
+	// Source is how the keys were read: "scan" (each key at its own
+	// moment), "replica" (a point-in-time snapshot through the replication
+	// protocol, at ReplID and ReplOffset) or "rdb" (an imported RDB file).
+	Source     string `json:"source,omitempty"`
+	ReplID     string `json:"replid,omitempty"`
+	ReplOffset int64  `json:"repl_offset,omitempty"`
 	// Suspect says why the new archive looks like a backup of an emptied or
 	// shrunken server (retention keeps it and counts it towards no rule);
 	// Warnings lists that and other things worth a look (an empty server).

@@ -23,6 +23,7 @@ import (
 
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
+	"github.com/redback-dev/redback/agent/engine/replica"
 	"github.com/redback-dev/redback/agent/lease"
 	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/codec"
@@ -123,10 +124,15 @@ type BackupOptions struct {
 	Compress *bool
 	// Progress is called as the dump goes.
 	Progress func(engine.Progress)
+	// Source overrides backup.source when set: SourceScan, SourceReplica
+	// or SourceAuto.
+	Source string
 }
 
-// Backup dumps the server into a new archive. The archive is listed only
-// once complete; on any error nothing is left behind.
+// Backup dumps the server into a new archive: by SCAN, or as a
+// point-in-time snapshot through the replication protocol (o.Source,
+// backup.source). The archive is listed only once complete; on any error
+// nothing is left behind.
 func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult, err error) {
 	defer func() { settle(&res.Success, &res.Error, err) }()
 	unlock, err := s.lock()
@@ -134,11 +140,136 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		return BackupResult{}, err
 	}
 	defer unlock()
-	start := s.now()
-	compress := s.cfg.Backup.Compress
-	if o.Compress != nil {
-		compress = *o.Compress
+	source := s.cfg.Backup.Source
+	if o.Source != "" {
+		source = o.Source
 	}
+	if source == "" {
+		source = SourceScan
+	}
+	if source != SourceScan && source != SourceReplica && source != SourceAuto {
+		return res, fmt.Errorf("%w: source %q: want scan, replica or auto", ErrInvalid, source)
+	}
+	facts, err := engine.Inspect(ctx, s.redis)
+	if err != nil {
+		return res, err
+	}
+	dbs := s.cfg.Redis.Databases
+	if len(dbs) == 0 {
+		dbs = facts.Databases()
+	}
+	job := archiveJob{
+		compress: s.cfg.Backup.Compress,
+		source: codec.Source{
+			RedisVersion: facts.RedisVersion, Role: facts.Role, Mode: facts.Mode, Databases: dbs,
+			Server: facts.Server.Kind, ServerVersion: facts.Server.Version, RDBVersion: facts.Server.RDBVersion(),
+		},
+		manifest: map[string]string{
+			"redis_version": facts.RedisVersion, "role": facts.Role, "mode": facts.Mode,
+			"server": facts.Server.Kind, "server_version": facts.Server.Version,
+			"used_memory_dataset": strconv.FormatInt(facts.DatasetMemory, 10),
+		},
+		method: SourceScan,
+	}
+	if o.Compress != nil {
+		job.compress = *o.Compress
+	}
+	var snap *replica.Snapshot
+	if source != SourceScan {
+		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
+		switch {
+		case err == nil:
+			defer snap.Close()
+			job.method = SourceReplica
+			job.source.Snapshot = &codec.Snapshot{Method: SourceReplica, ReplID: snap.ReplID, Offset: snap.Offset}
+			job.manifest["snapshot"] = SourceReplica
+		case source == SourceAuto && errors.Is(err, replica.ErrRefused):
+			s.log.Warn("the server refuses a replica snapshot: backing up by SCAN", "err", err)
+		default:
+			return res, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if snap != nil {
+		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+			w, err := begin(nil, nil)
+			if err != nil {
+				return engine.DumpStats{}, err
+			}
+			rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
+				engine.RDBOptions{SkipKeys: s.skipKeys(), Databases: s.cfg.Redis.Databases, Progress: o.Progress})
+			if err != nil {
+				return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
+			}
+			return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
+		}
+	} else {
+		dumper := engine.NewDumper(s.redis, engine.DumpOptions{
+			Databases:      s.cfg.Redis.Databases,
+			ScanCount:      s.cfg.Backup.ScanCount,
+			Workers:        s.cfg.Backup.Workers,
+			KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
+			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
+			Progress:       o.Progress,
+			SkipKeys:       s.skipKeys(),
+		})
+		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+			w, err := begin(nil, nil)
+			if err != nil {
+				return engine.DumpStats{}, err
+			}
+			st, err := dumper.Dump(ctx, facts, w)
+			if err != nil {
+				return st, fmt.Errorf("dump: %w", err)
+			}
+			return st, nil
+		}
+	}
+	return s.writeArchive(ctx, job)
+}
+
+// The values of backup.source and BackupOptions.Source.
+const (
+	SourceScan    = "scan"
+	SourceReplica = "replica"
+	SourceAuto    = "auto"
+)
+
+// replicaOptions reach the Service's server as a replica.
+func (s *Service) replicaOptions(facts engine.ServerFacts) replica.Options {
+	o := replica.Options{
+		Network: s.redis.Network, Addr: s.redis.Addr,
+		Username: s.redis.Username, Password: s.redis.Password,
+		TLS: s.redis.TLSConfig, Dial: s.redis.Dialer,
+		RDBOnly: true, Version: facts.Server.Version,
+	}
+	if s.redis.ReadTimeout > 0 {
+		o.ReadTimeout = s.redis.ReadTimeout
+	}
+	return o
+}
+
+// archiveJob is what writeArchive needs to store one new archive.
+type archiveJob struct {
+	compress bool
+	// source and manifest describe where the keys come from; method is
+	// the result's Source.
+	source   codec.Source
+	manifest map[string]string
+	method   string
+	// fill writes the keys to the writer begin opens (once), with the
+	// header's source (nil: job.source) and the manifest's source fields
+	// (added to job.manifest).
+	fill func(ctx context.Context, begin beginFunc) (engine.DumpStats, error)
+}
+
+// beginFunc opens the new archive's writer (see archiveJob.fill).
+type beginFunc func(source *codec.Source, manifest map[string]string) (engine.KeyWriter, error)
+
+// writeArchive stores a new archive whose keys job.fill writes: a fresh
+// name, the sink's writer, codec's layers, the commit with its manifest,
+// the suspect check and verify_after. On any error nothing is left.
+func (s *Service) writeArchive(ctx context.Context, job archiveJob) (res BackupResult, err error) {
+	start := s.now()
 	encrypted := len(s.recipients) > 0
 	defer func() {
 		if err != nil {
@@ -146,12 +277,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			s.log.Error("backup failed", "err", err)
 		}
 	}()
-
-	facts, err := engine.Inspect(ctx, s.redis)
-	if err != nil {
-		return res, err
-	}
-	name, created, err := s.freshName(ctx, compress, encrypted)
+	name, created, err := s.freshName(ctx, job.compress, encrypted)
 	if err != nil {
 		return res, err
 	}
@@ -165,37 +291,36 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			_ = sw.Abort()
 		}
 	}()
-	dumper := engine.NewDumper(s.redis, engine.DumpOptions{
-		Databases:      s.cfg.Redis.Databases,
-		ScanCount:      s.cfg.Backup.ScanCount,
-		Workers:        s.cfg.Backup.Workers,
-		KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
-		BytesPerSecond: s.cfg.Backup.BytesPerSecond,
-		Progress:       o.Progress,
-		SkipKeys:       s.skipKeys(),
-	})
-	dbs := s.cfg.Redis.Databases
-	if len(dbs) == 0 {
-		dbs = facts.Databases()
-	}
 	// The archive's layers, in their order, are codec's business: JSON
 	// encoding runs here, gzip, age and the writes to storage on another
 	// core.
-	aw, err := codec.Create(sw, codec.Header{
-		Timestamp: created.Format("20060102_150405"),
-		CreatedAt: created,
-		Source: codec.Source{
-			RedisVersion: facts.RedisVersion, Role: facts.Role, Mode: facts.Mode, Databases: dbs,
-			Server: facts.Server.Kind, ServerVersion: facts.Server.Version, RDBVersion: facts.Server.RDBVersion(),
-		},
-	}, codec.EncodeOptions{Gzip: compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
+	var aw *codec.ArchiveWriter
+	defer func() {
+		if aw != nil {
+			aw.Abort() // after Close: nothing
+		}
+	}()
+	begin := func(source *codec.Source, manifest map[string]string) (engine.KeyWriter, error) {
+		if source != nil {
+			job.source = *source
+		}
+		for k, v := range manifest {
+			job.manifest[k] = v
+		}
+		var err error
+		aw, err = codec.Create(sw, codec.Header{
+			Timestamp: created.Format("20060102_150405"),
+			CreatedAt: created,
+			Source:    job.source,
+		}, codec.EncodeOptions{Gzip: job.compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
+		return aw, err
+	}
+	st, err := job.fill(ctx, begin)
 	if err != nil {
 		return res, err
 	}
-	defer aw.Abort() // after Close: nothing
-	st, err := dumper.Dump(ctx, facts, aw)
-	if err != nil {
-		return res, fmt.Errorf("dump: %w", err)
+	if aw == nil {
+		return res, errors.New("internal error: the archive was never begun")
 	}
 	trailer, err := aw.Close()
 	if err != nil {
@@ -204,16 +329,12 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	m, err := sw.Commit(sinks.Manifest{
 		KeysCount:     trailer.KeysCount,
 		FormatVersion: codec.FormatVersion,
-		Compressed:    compress,
+		Compressed:    job.compress,
 		Encrypted:     encrypted,
 		Recipients:    recipientNames(s.recipients),
 		CreatedAt:     created,
 		CompletedAt:   trailer.CompletedAt,
-		Source: map[string]string{
-			"redis_version": facts.RedisVersion, "role": facts.Role, "mode": facts.Mode,
-			"server": facts.Server.Kind, "server_version": facts.Server.Version,
-			"used_memory_dataset": strconv.FormatInt(facts.DatasetMemory, 10),
-		},
+		Source:        job.manifest,
 	})
 	if err != nil {
 		return res, fmt.Errorf("store archive: %w", translate(err))
@@ -226,7 +347,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		SizeMB:          sizeMB(m.Size),
 		Timestamp:       created.Format("20060102_150405"),
 		KeysCount:       trailer.KeysCount,
-		Compressed:      compress,
+		Compressed:      job.compress,
 		Encrypted:       encrypted,
 		SHA256:          m.SHA256,
 		CreatedAt:       created.Format("2006-01-02T15:04:05.000000Z"),
@@ -234,7 +355,11 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		KeysPerDB:       dbCounts(trailer.KeysPerDB),
 		Vanished:        st.Vanished,
 		FieldTTLKeys:    st.FieldTTLKeys,
-		Server:          facts.Server.String(),
+		Server:          engine.Server{Kind: job.source.Server, Version: job.source.ServerVersion}.String(),
+		Source:          job.method,
+	}
+	if sn := job.source.Snapshot; sn != nil {
+		res.ReplID, res.ReplOffset = sn.ReplID, sn.Offset
 	}
 	if len(st.RawKeys) > 0 {
 		res.RawKeys = st.RawKeys
@@ -251,7 +376,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	}
 	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
 		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates,
-		"raw_keys", st.RawKeys, "field_ttl_keys", st.FieldTTLKeys, "server", res.Server)
+		"raw_keys", st.RawKeys, "field_ttl_keys", st.FieldTTLKeys, "server", res.Server, "source", job.method)
 	if s.cfg.Backup.VerifyAfter {
 		full, verr := s.verifyAfter(ctx, name, m, encrypted)
 		if verr != nil {

@@ -59,6 +59,10 @@ type Redis struct {
 
 // Backup tunes backups.
 type Backup struct {
+	// Source is how keys are read: "scan" (SCAN and DUMP, the default),
+	// "replica" (a point-in-time snapshot through the replication
+	// protocol) or "auto" (replica, else scan where the server refuses).
+	Source         string  `yaml:"source"`
 	Compress       bool    `yaml:"compress"`
 	GzipLevel      int     `yaml:"gzip_level"`
 	ScanCount      int     `yaml:"scan_count"`
@@ -606,6 +610,11 @@ func (c Config) validateOne() error {
 	}
 	if c.Storage == "" {
 		errs = append(errs, errors.New("storage: empty"))
+	}
+	switch c.Backup.Source {
+	case "", "scan", "replica", "auto":
+	default:
+		errs = append(errs, fmt.Errorf("backup.source: %q: want scan, replica or auto", c.Backup.Source))
 	}
 	if c.Backup.GzipLevel < -2 || c.Backup.GzipLevel > 9 {
 		errs = append(errs, fmt.Errorf("backup.gzip_level: %d is not in -2..9", c.Backup.GzipLevel))

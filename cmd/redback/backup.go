@@ -12,6 +12,7 @@ import (
 
 func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 	var noCompress, asJSON bool
+	var source string
 	c := &cobra.Command{
 		Use:   "backup",
 		Short: "Take a backup of the Redis server now",
@@ -19,7 +20,7 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.backs = true
 			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
-				o := agent.BackupOptions{}
+				o := agent.BackupOptions{Source: source}
 				if cmd.Flags().Changed("no-compress") {
 					compress := !noCompress
 					o.Compress = &compress
@@ -37,6 +38,9 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 					if res.Server != "" {
 						fmt.Fprintf(w, "  server: %s\n", res.Server)
 					}
+					if res.Source == agent.SourceReplica {
+						fmt.Fprintf(w, "  snapshot: replication ID %s, offset %d\n", res.ReplID, res.ReplOffset)
+					}
 					for typ, n := range res.RawKeys {
 						fmt.Fprintf(w, "  kept as DUMP payloads: %d %s keys (restorable only where the server loads them)\n", n, typ)
 					}
@@ -48,6 +52,7 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&noCompress, "no-compress", false, "write plain JSON instead of gzip")
+	c.Flags().StringVar(&source, "source", "", "how keys are read: scan (each key at its own moment), replica (a point-in-time snapshot as a replica gets it; the server forks) or auto (replica, else scan); default backup.source, else scan")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	return c
 }

@@ -46,6 +46,12 @@ type Options struct {
 	// happen before the first byte: default 5 minutes), and then every read
 	// of the transfer (default 1 minute between two reads).
 	StartTimeout, ReadTimeout time.Duration
+	// Version, when set, is announced as the replica's version (REPLCONF
+	// version, Valkey 8+): Valkey writes the RDB of the newest version the
+	// replica announces, and without it falls back to RDB 11, which cannot
+	// hold hashes with field TTLs (the transfer then fails). Give the
+	// server's own version. Redis ignores it.
+	Version string
 	// RDBOnly asks for the RDB alone (REPLCONF rdb-only 1, Redis 7+ and
 	// Valkey): the server then sends no command stream after it. Ignored
 	// when the server does not know it.
@@ -184,6 +190,10 @@ func (s *Snapshot) handshake(o Options) error {
 	if _, err := s.command("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
 		return refusal(err)
 	}
+	if o.Version != "" {
+		// Unknown to Redis (an error reply, ignored).
+		_, _ = s.command("REPLCONF", "version", o.Version)
+	}
 	if o.RDBOnly {
 		// Unknown to servers before Redis 7.0: the transfer then simply
 		// continues with the command stream, which Close cuts off.
@@ -239,6 +249,9 @@ func (s *Snapshot) start(startTimeout time.Duration) error {
 	for {
 		s.conn.SetReadDeadline(deadline)
 		b, err := s.br.ReadByte()
+		if err == io.EOF {
+			return fmt.Errorf("replica: the server closed the connection before the snapshot began (a failed fork or RDB write, a key it cannot write in the RDB version it chose for this replica, or the replica killed: its log says which): %w", io.ErrUnexpectedEOF)
+		}
 		if err != nil {
 			return fmt.Errorf("replica: waiting for the snapshot: %w", err)
 		}

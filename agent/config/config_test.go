@@ -17,6 +17,7 @@ func TestGoodAndBadFiles(t *testing.T) {
 		"duplicate-key.bad.yml":              `duplicate`,
 		"wrong-type.bad.yml":                 `compress`,
 		"bad-ttl.bad.yml":                    `restore.ttl: "forever"`,
+		"bad-source.bad.yml":                 `backup.source: "rdb-file": want scan, replica or auto`,
 		"unset-var.bad.yml":                  `REDBACK_TEST_SURELY_UNSET_VAR is not set`,
 		"passphrase-and-recipients.bad.yml":  `cannot be combined`,
 		"targets-duplicate-name.bad.yml":     `line 4: targets[1] (a): name "a" is taken by targets[0]`,

@@ -83,6 +83,13 @@ type Result struct {
 	// RDBLoadSeconds is the server's own restore: loading the RDB at start.
 	RDBLoadSeconds float64 `json:"yardstick_rdb_load_seconds"`
 	RestoreVsLoad  float64 `json:"restore_vs_rdb_load"`
+	// The snapshot path (medians of the runs).
+	SnapshotSeconds   float64 `json:"snapshot_backup_seconds"`
+	SnapshotVsRDB     float64 `json:"snapshot_vs_rdb"`
+	SnapshotRSSMB     float64 `json:"snapshot_peak_rss_mb"`
+	SnapshotAnonMB    float64 `json:"snapshot_peak_anon_rss_mb"`
+	ExportSeconds     float64 `json:"export_seconds"`
+	ExportLoadSeconds float64 `json:"export_load_seconds"`
 	// Runs are the repetitions; the fields above are their medians.
 	Runs []Run `json:"runs"`
 }
@@ -103,6 +110,14 @@ type Run struct {
 	RestoreRSSMB   float64 `json:"restore_peak_rss_mb"`
 	RestoreAnonMB  float64 `json:"restore_peak_anon_rss_mb"`
 	RDBLoadSeconds float64 `json:"yardstick_rdb_load_seconds"`
+	// The snapshot path: backup --source replica; export to an RDB file
+	// and the server starting on it (the fast restore onto a fresh host).
+	SnapshotSeconds   float64 `json:"snapshot_backup_seconds"`
+	SnapshotVsRDB     float64 `json:"snapshot_vs_rdb"`
+	SnapshotRSSMB     float64 `json:"snapshot_peak_rss_mb"`
+	SnapshotAnonMB    float64 `json:"snapshot_peak_anon_rss_mb"`
+	ExportSeconds     float64 `json:"export_seconds"`
+	ExportLoadSeconds float64 `json:"export_load_seconds"`
 }
 
 // summarize sets r's figures to the medians of its runs (ratios: the
@@ -137,6 +152,12 @@ func (r *Result) summarize() {
 	r.RestoreAnonMB = med(func(x Run) float64 { return x.RestoreAnonMB })
 	r.RDBLoadSeconds = med(func(x Run) float64 { return x.RDBLoadSeconds })
 	r.RestoreVsLoad = med(func(x Run) float64 { return x.RestoreSeconds / x.RDBLoadSeconds })
+	r.SnapshotSeconds = med(func(x Run) float64 { return x.SnapshotSeconds })
+	r.SnapshotVsRDB = med(func(x Run) float64 { return x.SnapshotVsRDB })
+	r.SnapshotRSSMB = med(func(x Run) float64 { return x.SnapshotRSSMB })
+	r.SnapshotAnonMB = med(func(x Run) float64 { return x.SnapshotAnonMB })
+	r.ExportSeconds = med(func(x Run) float64 { return x.ExportSeconds })
+	r.ExportLoadSeconds = med(func(x Run) float64 { return x.ExportLoadSeconds })
 	r.BackupKeysPerSec = float64(r.Keys) / r.BackupSeconds
 	r.BackupMBPerSec = float64(r.RedisUsedMemory) / (1 << 20) / r.BackupSeconds
 	r.RestoreKeysPerS = float64(r.Keys) / r.RestoreSeconds
@@ -293,6 +314,26 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 
 		run.BackupRSSMB = float64(backupRSS) / 1024
 		run.BackupAnonMB = float64(backupAnon) / 1024
 
+		step("%s [%d/%d]: redback backup --source replica (a snapshot)", name, rep, reps)
+		snapStore := filepath.Join(pdir, "snapshots")
+		_ = os.RemoveAll(snapStore)
+		t0 = time.Now()
+		snapOut, snapRSS, err := runMeasured(pdir, bin, append([]string{"--redis-url", src.SocketURL(0), "--storage", snapStore, "backup", "--source", "replica", "--json"}, extra...)...)
+		run.SnapshotSeconds = time.Since(t0).Seconds()
+		if err != nil {
+			return r, fmt.Errorf("redback backup --source replica: %v: %s", err, snapOut)
+		}
+		var sr struct {
+			KeysCount int64 `json:"keys_count"`
+		}
+		if err := json.Unmarshal(snapOut, &sr); err != nil || sr.KeysCount != r.Keys {
+			return r, fmt.Errorf("snapshot backup: %d keys of %d (%v): %s", sr.KeysCount, r.Keys, err, snapOut)
+		}
+		run.SnapshotRSSMB = float64(snapRSS) / 1024
+		run.SnapshotAnonMB = float64(lastAnonKiB) / 1024
+		run.SnapshotVsRDB = run.SnapshotSeconds / run.RDBSeconds
+		_ = os.RemoveAll(snapStore)
+
 		step("%s [%d/%d]: yardstick: redis-cli --pipe into an empty server", name, rep, reps)
 		pipeDst, err := freshServer(pdir, "pipe")
 		if err != nil {
@@ -330,6 +371,22 @@ func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 
 			return r, err
 		}
 		_ = os.Remove(rdb)
+
+		step("%s [%d/%d]: redback export, and the server starting on it", name, rep, reps)
+		exported := filepath.Join(pdir, "exported.rdb")
+		_ = os.Remove(exported)
+		serverBin, err := exec.LookPath("redis-server")
+		if err != nil {
+			return r, err
+		}
+		t0 = time.Now()
+		if out, _, err := runMeasured(pdir, bin, "--storage", store, "export", br.Filename, "-o", exported, "--server-binary", serverBin); err != nil {
+			return r, fmt.Errorf("redback export: %v: %s", err, out)
+		}
+		run.ExportSeconds = time.Since(t0).Seconds()
+		if run.ExportLoadSeconds, err = rdbLoad(pdir, exported); err != nil {
+			return r, err
+		}
 		run.BackupVsRDB = run.BackupSeconds / run.RDBSeconds
 		run.RestoreVsPipe = run.RestoreSeconds / run.PipeSeconds
 		r.Runs = append(r.Runs, run)
@@ -558,12 +615,18 @@ func printTable(rs []Result) {
 	w("backup MB/s (of redis memory)", func(r Result) string { return f2(r.BackupMBPerSec) })
 	w("backup peak RSS (MB)", func(r Result) string { return f2(r.BackupRSSMB) })
 	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.BackupAnonMB) })
+	w("snapshot backup (s)", func(r Result) string { return f2(r.SnapshotSeconds) })
+	w("snapshot / --rdb", func(r Result) string { return f2(r.SnapshotVsRDB) + "x" })
+	w("snapshot peak RSS (MB)", func(r Result) string { return f2(r.SnapshotRSSMB) })
+	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.SnapshotAnonMB) })
 	w("archive size (MB)", func(r Result) string { return mb(r.ArchiveBytes) })
 	w("yardstick redis-cli --pipe (s)", func(r Result) string { return f2(r.PipeLoadSeconds) })
 	w("restore wall time (s)", func(r Result) string { return f2(r.RestoreSeconds) })
 	w("restore / --pipe", func(r Result) string { return f2(r.RestoreVsPipe) + "x" })
 	w("yardstick RDB load at start (s)", func(r Result) string { return f2(r.RDBLoadSeconds) })
 	w("restore / RDB load", func(r Result) string { return f2(r.RestoreVsLoad) + "x" })
+	w("export to RDB (s)", func(r Result) string { return f2(r.ExportSeconds) })
+	w("  + server start on it (s)", func(r Result) string { return f2(r.ExportLoadSeconds) })
 	w("restore keys/s", func(r Result) string { return strconv.FormatInt(int64(r.RestoreKeysPerS), 10) })
 	w("restore peak RSS (MB)", func(r Result) string { return f2(r.RestoreRSSMB) })
 	w("  of it anonymous (heap, stacks)", func(r Result) string { return f2(r.RestoreAnonMB) })
@@ -577,14 +640,15 @@ func printTable(rs []Result) {
 		w("  of it anonymous", func(r Result) string { return f2(r.S3BackupAnonMB) })
 	}
 	w("restored data", func(r Result) string { return r.Verified })
-	fmt.Println("\n(medians of the runs; per run: backup/--rdb, restore/--pipe)")
+	fmt.Println("\n(medians of the runs; per run: backup/--rdb, snapshot/--rdb, restore/--pipe)")
 	for _, r := range rs {
-		var b, p []string
+		var b, sn, p []string
 		for _, run := range r.Runs {
 			b = append(b, f2(run.BackupVsRDB)+"x")
+			sn = append(sn, f2(run.SnapshotVsRDB)+"x")
 			p = append(p, f2(run.RestoreVsPipe)+"x")
 		}
-		fmt.Printf("%-10s backup/--rdb %s   restore/--pipe %s\n", r.Profile, strings.Join(b, " "), strings.Join(p, " "))
+		fmt.Printf("%-10s backup/--rdb %s   snapshot/--rdb %s   restore/--pipe %s\n", r.Profile, strings.Join(b, " "), strings.Join(sn, " "), strings.Join(p, " "))
 	}
 }
 

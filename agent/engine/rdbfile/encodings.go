@@ -10,6 +10,11 @@ import (
 // the blob; their errors are plain descriptions that the Reader wraps
 // with ErrCorrupt and the offset.
 
+var (
+	errLPTrunc = errors.New("truncated listpack entry")
+	errZLTrunc = errors.New("truncated ziplist entry")
+)
+
 // listpack: total bytes (uint32 LE), element count (uint16 LE, 65535 when
 // not known), entries, 0xFF. An entry is an encoding byte, maybe more
 // length bytes, the data, and a backlen of 1 to 5 bytes.
@@ -48,7 +53,7 @@ func (lp *listpack) next() (s []byte, v int64, isInt, ok bool, err error) {
 	}
 	e := b[i]
 	hdr, n := 1, -1 // header bytes; string length or -1 for an integer
-	trunc := errors.New("truncated listpack entry")
+	trunc := errLPTrunc
 	switch {
 	case e&0x80 == 0:
 		v = int64(e)
@@ -164,7 +169,7 @@ func (zl *ziplist) next() (s []byte, v int64, isInt, ok bool, err error) {
 		}
 		return nil, 0, false, false, nil
 	}
-	trunc := errors.New("truncated ziplist entry")
+	trunc := errZLTrunc
 	switch b[i] {
 	case 0xfe:
 		i += 5

@@ -440,43 +440,49 @@ func equalValues(a, b *keyVal) bool {
 		maps.Equal(a.ZSet, b.ZSet) && reflect.DeepEqual(a.Stream, b.Stream)
 }
 
-// rawFile wraps one raw value into an RDB file of the given header.
-func rawFile(h Header, key []byte, raw []byte) []byte {
+// rawFile rebuilds a file of the given header from the raw values of m
+// (read raw), in their order and databases.
+func rawFile(h Header, m *fileModel) []byte {
 	magic := fmt.Sprintf("REDIS%04d", h.Version)
 	if h.Dialect == DialectValkey {
 		magic = fmt.Sprintf("VALKEY%03d", h.Version)
 	}
-	w := newBuilder(magic).selectDB(0)
-	w.byte(raw[0]).str(string(key)).raw(raw[1:])
+	w := newBuilder(magic)
+	db := -1
+	for _, id := range m.Order {
+		if id.DB != db {
+			db = id.DB
+			w.selectDB(uint64(db))
+		}
+		raw := m.Keys[id].Raw
+		w.byte(raw[0]).str(id.Key).raw(raw[1:])
+	}
 	return w.eof(true)
 }
 
-// checkRawRoundTrip re-reads every key of m (read parsed) from its raw
-// bytes in raw (read raw): the raw bytes must be exactly one value that
-// parses to the same thing.
+// checkRawRoundTrip checks that the raw values of raw (m's file read
+// raw) make a file that reads (parsed) as m: each raw value is exactly
+// one value, the same one.
 func checkRawRoundTrip(h Header, parsed, raw *fileModel, opts Options) error {
-	if len(parsed.Order) != len(raw.Order) {
-		return broken("%d keys parsed, %d raw", len(parsed.Order), len(raw.Order))
+	if !slices.Equal(parsed.Order, raw.Order) {
+		return broken("keys %v parsed, %v raw", parsed.Order, raw.Order)
 	}
-	for i, id := range parsed.Order {
-		if raw.Order[i] != id {
-			return broken("key %d: %v parsed, %v raw", i, id, raw.Order[i])
-		}
-		rk := raw.Keys[id]
-		if !rk.IsRaw {
+	for _, id := range raw.Order {
+		if !raw.Keys[id].IsRaw {
 			return broken("key %v not raw", id)
 		}
-		again, err := collect(bytes.NewReader(rawFile(h, []byte(id.Key), rk.Raw)), collectOpts{Options: opts})
-		if err != nil {
-			return broken("key %v: its raw bytes do not read back: %v", id, err)
-		}
-		k2 := again.Keys[keyID{0, id.Key}]
-		if k2 == nil || len(again.Order) != 1 {
-			return broken("key %v: raw bytes read back as %d keys", id, len(again.Order))
-		}
-		pk := parsed.Keys[id]
+	}
+	again, err := collect(bytes.NewReader(rawFile(h, raw)), collectOpts{Options: opts})
+	if err != nil {
+		return broken("the raw values do not read back: %v", err)
+	}
+	if !slices.Equal(again.Order, parsed.Order) {
+		return broken("the raw values read back as keys %v, want %v", again.Order, parsed.Order)
+	}
+	for id, pk := range parsed.Keys {
+		k2 := again.Keys[id]
 		if pk.IsRaw != k2.IsRaw || (pk.IsRaw && !bytes.Equal(pk.Raw, k2.Raw)) || !equalValues(pk, k2) {
-			return broken("key %v: raw bytes read back as a different value", id)
+			return broken("key %v: its raw bytes read back as a different value", id)
 		}
 	}
 	return nil

@@ -127,8 +127,11 @@ type Reader struct {
 	win        []byte
 	piece      []byte
 	rawTee     tee
+	flushRawFn func() error
 	chunkBytes int
 	tmp        []lpVal
+	lp         listpack // the blob being iterated
+	zl         ziplist
 	expBuf     []int64
 	master     [][]byte
 
@@ -179,7 +182,8 @@ var ErrClosed = errors.New("rdbfile: reader closed")
 // or ErrUnsupported).
 func NewReader(rd io.Reader, opts Options) (*Reader, error) {
 	opts.setDefaults()
-	r := &Reader{rd: rd, buf: make([]byte, bufSize), opts: opts}
+	r := &Reader{rd: rd, buf: make([]byte, 4096), opts: opts}
+	r.flushRawFn = r.flushRaw
 	p, err := r.take(9)
 	if err != nil {
 		return nil, err
@@ -216,6 +220,10 @@ func NewReader(rd io.Reader, opts Options) (*Reader, error) {
 	return r, nil
 }
 
+// Offset returns how many bytes of the input the Reader has consumed
+// (for progress reports; it reads ahead of that into its buffer).
+func (r *Reader) Offset() int64 { return r.offset() }
+
 // Header returns the dialect and RDB version of the file.
 func (r *Reader) Header() Header { return r.hdr }
 
@@ -231,7 +239,9 @@ func (r *Reader) Next() (Event, error) {
 	case stateIdle:
 		r.next, r.stop = iter.Pull(iter.Seq[Event](func(yield func(Event) bool) {
 			r.yield = yield
-			r.err = r.run()
+			if err := r.run(); err != errStopped {
+				r.err = err
+			}
 		}))
 		r.state = statePull
 	}
@@ -290,7 +300,9 @@ func (r *Reader) Close() error {
 // WantRaw, called after Next (or Walk's callback) returned a KeyStart and
 // before the next event, makes the Reader deliver that key's value as
 // RawChunk events (its serialized bytes) instead of parsed chunks. Module
-// values always come raw.
+// values always come raw. A raw value is checked only for its framing
+// (lengths, strings, module opcodes), not for the content of its compact
+// encodings: the server that loads it checks that.
 func (r *Reader) WantRaw() { r.rawReq = true }
 
 // SkipValue, called after a KeyStart, makes the Reader read past that
@@ -569,7 +581,7 @@ func (r *Reader) readKey(t byte) error {
 		r.tee = nil
 		err = r.skipValue(t)
 	case raw:
-		r.rawTee.limit, r.rawTee.flush = r.opts.MaxChunkBytes, r.flushRaw
+		r.rawTee.limit, r.rawTee.flush = r.opts.MaxChunkBytes, r.flushRawFn
 		r.tee = &r.rawTee
 		if len(r.rawTee.buf) >= r.rawTee.limit {
 			if err = r.flushRaw(); err != nil {

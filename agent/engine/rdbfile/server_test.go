@@ -126,7 +126,7 @@ func fillSeed(t testing.TB, s *redistest.Server, f features, st setup) {
 	}
 	do(t, c, big...)
 	do(t, c, "DEBUG", "QUICKLIST-PACKED-THRESHOLD", "100")
-	do(t, c, "RPUSH", "list:plain", "x", strings.Repeat("P", 200), "y", strings.Repeat("Q", 150))
+	do(t, c, "RPUSH", "list:plain", "x", strings.Repeat("P", 200), "y", strings.Repeat("Q", 150), "z", "w")
 	do(t, c, "PEXPIREAT", "list:small", now+7200_000)
 	// sets
 	do(t, c, "SADD", "set:intset", "1", "2", "3", "-7")
@@ -331,7 +331,23 @@ func checkAgainstServer(t *testing.T, s *redistest.Server, f features, st setup,
 		return
 	}
 	// raw: equal to DUMP, restorable
-	raw, err := collect(bytes.NewReader(data), collectOpts{Options: Options{MaxChunkBytes: 7}, mode: modeRaw, walk: true})
+	checkRawAgainstServer(t, s, data, m, Options{MaxChunkBytes: 7})
+	// skip and mixed modes see the same keys
+	for _, mode := range []readMode{modeSkip, modeMixed, modeAllRaw} {
+		mm, err := collect(bytes.NewReader(data), collectOpts{mode: mode, walk: mode == modeMixed})
+		must(t, err)
+		if !slices.Equal(mm.Order, m.Order) {
+			t.Errorf("mode %d: keys %v, want %v", mode, mm.Order, m.Order)
+		}
+	}
+}
+
+// checkRawAgainstServer reads data raw (with Walk) and checks every value
+// against DUMP, and that it restores (into db 9) to the same digest.
+func checkRawAgainstServer(t *testing.T, s *redistest.Server, data []byte, m *fileModel, o Options) {
+	t.Helper()
+	ctx := context.Background()
+	raw, err := collect(bytes.NewReader(data), collectOpts{Options: o, mode: modeRaw, walk: true})
 	must(t, err)
 	if err := checkRawRoundTrip(m.Header, m, raw, Options{MaxChunkElems: 2}); err != nil {
 		t.Error(err)
@@ -342,14 +358,18 @@ func checkAgainstServer(t *testing.T, s *redistest.Server, f features, st setup,
 		dump, err := c.Dump(ctx, id.Key).Bytes()
 		must(t, err)
 		payload := AppendDumpFooter(bytes.Clone(kv.Raw), m.Header.Version)
-		if !bytes.Equal(payload, dump) {
+		// A hash table (plain set or hash) may iterate in another order
+		// when DUMP runs than it did during SAVE (Valkey 9 does): then
+		// the restore below must still give the same digest.
+		hashtable := slices.Contains([]string{"set", "hash", "hash2", "hash-metadata", "hash-metadata-pre-ga"}, kv.Start.Encoding)
+		if !bytes.Equal(payload, dump) && !(hashtable && len(payload) == len(dump)) {
 			t.Errorf("%v: raw value + footer differs from DUMP:\n%x\n%x", id, payload, dump)
 			continue
 		}
 		rk := fmt.Sprintf("restored:%d:%s", id.DB, id.Key)
-		args := []any{"RESTORE", rk, 0, payload}
+		args := []any{"RESTORE", rk, 0, payload, "REPLACE"}
 		if kv.Start.HasExpire { // DEBUG DIGEST-VALUE covers the expiry on some servers
-			args = []any{"RESTORE", rk, kv.Start.ExpireAtMs, payload, "ABSTTL"}
+			args = []any{"RESTORE", rk, kv.Start.ExpireAtMs, payload, "ABSTTL", "REPLACE"}
 		}
 		do(t, c9, args...)
 		d1, err := redistest.Digest(ctx, c, id.Key)
@@ -358,14 +378,6 @@ func checkAgainstServer(t *testing.T, s *redistest.Server, f features, st setup,
 		must(t, err)
 		if d1 != d2 || d1 == "" {
 			t.Errorf("%v: restored digest %s, original %s", id, d2, d1)
-		}
-	}
-	// skip and mixed modes see the same keys
-	for _, mode := range []readMode{modeSkip, modeMixed, modeAllRaw} {
-		mm, err := collect(bytes.NewReader(data), collectOpts{mode: mode, walk: mode == modeMixed})
-		must(t, err)
-		if !slices.Equal(mm.Order, m.Order) {
-			t.Errorf("mode %d: keys %v, want %v", mode, mm.Order, m.Order)
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 // byte to it (that is how raw values are captured).
 
 const (
-	bufSize   = 64 << 10 // input buffer
+	bufSize   = 64 << 10 // input buffer (it starts at 4 KiB)
 	smallRead = 1 << 20  // lengths up to this are allocated up front
 )
 
@@ -37,6 +37,12 @@ func (r *Reader) fill(n int) error {
 		r.base += int64(r.pos)
 		r.end -= r.pos
 		r.pos, r.crcPos = 0, 0
+	}
+	if len(r.buf) < bufSize || n > len(r.buf) {
+		// Start small (small files, many Readers), grow to bufSize.
+		g := make([]byte, max(min(2*len(r.buf), bufSize), n))
+		r.end = copy(g, r.buf[:r.end])
+		r.buf = g
 	}
 	for r.end-r.pos < n {
 		if r.rerr != nil {

@@ -168,8 +168,8 @@ func (r *Reader) streamNode(master StreamID, b []byte) error {
 			if nf, err = num("entry field count"); err != nil {
 				return err
 			}
-			if nf < 0 {
-				return r.errf(ErrCorrupt, "%s: negative field count", what)
+			if nf < 0 || nf > int64(len(b)) {
+				return r.errf(ErrCorrupt, "%s: bad field count %d", what, nf)
 			}
 			for range 2 * nf {
 				x, err := val("entry field")

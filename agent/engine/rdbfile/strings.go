@@ -227,11 +227,20 @@ const lzfWindow = 8192
 // must yield ulen bytes, handing the output to emit in pieces of at most
 // piece bytes; between pieces it holds only the last 8 KiB of output.
 func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error) error {
-	size := piece + lzfWindow + 300
-	if cap(r.win) < size {
+	if uint64(piece) > ulen {
+		piece = int(ulen) // ulen <= 88 * clen, and clen bytes follow
+	}
+	// w grows as output is produced, to at most piece + the window + one
+	// instruction's output.
+	if size := min(piece+lzfWindow+300, smallRead); cap(r.win) < size {
 		r.win = make([]byte, 0, size)
 	}
 	w := r.win[:0]
+	defer func() {
+		if cap(r.win) > 4*smallRead {
+			r.win = nil
+		}
+	}()
 	sent := 0 // w[:sent] has been emitted (it is the back-reference window)
 	var total uint64
 	// flush emits the unsent output in pieces of at most piece bytes
@@ -255,7 +264,7 @@ func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error
 	bad := func() error { return r.errf(ErrCorrupt, "bad LZF data in string value") }
 	left := clen
 	for left > 0 {
-		if len(w)-sent >= piece || cap(w)-len(w) < 264 {
+		if len(w)-sent >= piece {
 			if err := flush(false); err != nil {
 				return err
 			}
@@ -312,6 +321,7 @@ func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error
 			n -= k
 		}
 	}
+	r.win = w[:0]
 	if total != ulen {
 		return bad()
 	}

@@ -169,8 +169,17 @@ func (r *Reader) stringValue() error {
 			}
 			r.seen.intStrings++
 			r.piece = strconv.AppendInt(r.piece[:0], v, 10)
-			*ev = StringChunk{Data: r.piece, Total: int64(len(r.piece))}
-			return r.emit(ev)
+			text := r.piece
+			*ev = StringChunk{Total: int64(len(text))}
+			for len(text) > 0 {
+				ev.Data = text[:min(len(text), r.opts.MaxChunkBytes)]
+				if err := r.emit(ev); err != nil {
+					return err
+				}
+				text = text[len(ev.Data):]
+				ev.Offset += int64(len(ev.Data))
+			}
+			return nil
 		}
 		r.seen.lzfStrings++
 		clen, ulen, err := r.lzfLengths()
@@ -200,8 +209,8 @@ func (r *Reader) stringValue() error {
 	if uint64(size) > n {
 		size = int(n)
 	}
-	if cap(r.piece) < size {
-		r.piece = make([]byte, 0, size)
+	if c := min(size, smallRead); cap(r.piece) < c {
+		r.piece = make([]byte, 0, c) // then grown as data arrives
 	}
 	for left := n; left > 0; {
 		p := r.piece[:0]
@@ -214,6 +223,7 @@ func (r *Reader) stringValue() error {
 			r.pos += int(k) // no tee: parsed mode
 			left -= k
 		}
+		r.piece = p
 		ev.Data = p
 		if err := r.emit(ev); err != nil {
 			return err
@@ -473,18 +483,17 @@ type blobIter interface {
 }
 
 func (r *Reader) openBlob(b []byte, isListpack bool, what string) (blobIter, error) {
+	var err error
 	if isListpack {
-		lp, err := openListpack(b)
-		if err != nil {
+		if r.lp, err = openListpack(b); err != nil {
 			return nil, r.errf(ErrCorrupt, "%s: %v", what, err)
 		}
-		return &lp, nil
+		return &r.lp, nil
 	}
-	zl, err := openZiplist(b)
-	if err != nil {
+	if r.zl, err = openZiplist(b); err != nil {
 		return nil, r.errf(ErrCorrupt, "%s: %v", what, err)
 	}
-	return &zl, nil
+	return &r.zl, nil
 }
 
 // text returns an entry of a blob as bytes in the chunk arena.

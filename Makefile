@@ -46,6 +46,7 @@ bench-quick: test-deps
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 5s ./codec
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbfile
 
 clean:
 	rm -rf bin

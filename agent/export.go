@@ -119,7 +119,9 @@ func (s *Service) Export(ctx context.Context, name string, w io.Writer, o Export
 	if st.Errors > 0 {
 		return res, fmt.Errorf("%d of %d keys could not be written into %s; the first: %s: no RDB file written", st.Errors, st.Total, res.Server, first(st.Messages))
 	}
-	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
+	// SAVE takes as long as writing the whole dataset: no read timeout
+	// (ctx still cancels it).
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket, ReadTimeout: -1, ContextTimeoutEnabled: true})
 	defer c.Close()
 	if err := c.Save(ctx).Err(); err != nil {
 		return res, fmt.Errorf("SAVE: %w", err)

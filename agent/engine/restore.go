@@ -151,7 +151,10 @@ type Restorer struct {
 	// RESTORE is not used); restoreRefused is set when the server refuses it.
 	rdbVersion     int
 	restoreRefused atomic.Bool
-	st             RestoreStats
+	// limits are the target's compact-encoding thresholds (payloads are
+	// written in the encodings it would keep).
+	limits rdbvalue.Limits
+	st     RestoreStats
 	// server is the target's kind and version (read at the start).
 	server Server
 	// dbErrs holds, per target database, why it cannot be written (a
@@ -222,6 +225,7 @@ func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (st RestoreStat
 	r.server = serverOf(info)
 	if r.opt.WriteMode == WriteAuto {
 		r.rdbVersion = rdbvalue.RDBVersionFor(info["redis_version"])
+		r.limits = compactLimits(ctx, r.client(r.base.DB))
 	}
 
 	var lim *rate.Limiter

@@ -82,6 +82,7 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 		}
 	}
 	payloads := make([]byte, 0, est)
+	enc := rdbvalue.Encoder{Limits: r.limits}
 	var scripted []*codec.Chunk  // keys for the script path
 	var fieldTTLs []*codec.Chunk // hashes whose fields carry expiry times
 	for i, c := range batch {
@@ -111,7 +112,7 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 		}
 		start := len(payloads)
 		var err error
-		payloads, err = rdbvalue.Encode(payloads, rdbKind(c.Type), c.Items, r.rdbVersion)
+		payloads, _, err = enc.EncodeNative(payloads, rdbKind(c.Type), c.Items, r.rdbVersion)
 		if err != nil {
 			scripted = append(scripted, c) // e.g. a repeated member: the script copes
 			continue

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // A small RDB writer for synthetic test files: the encodings no server of
@@ -34,7 +36,7 @@ func (w *rdbBuilder) eof(crc bool) []byte {
 	w.byte(opEOF)
 	sum := uint64(0)
 	if crc {
-		sum = CRC64(0, w.b)
+		sum = rdbvalue.CRC64(0, w.b)
 	}
 	return binary.LittleEndian.AppendUint64(w.b, sum)
 }

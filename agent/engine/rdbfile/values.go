@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // Parsing of values into chunk events.
@@ -454,7 +456,7 @@ func (r *Reader) readBlob(what string) ([]byte, error) {
 			r.blobBuf = make([]byte, ulen)
 		}
 		out := r.blobBuf[:ulen]
-		ok := lzfDecompress(r.lzfIn, out)
+		ok := rdbvalue.LZFDecompress(r.lzfIn, out)
 		if cap(r.lzfIn) > 4*smallRead {
 			r.lzfIn = nil
 		}

@@ -85,20 +85,9 @@ const (
 	quicklistNodePlain      = 1
 	quicklistNodePacked     = 2
 	maxStringLen            = 512 << 20
-	footerLen               = 10 // RDB version + CRC
-	minPayloadLen           = 1 + footerLen
 	rdbEncInt8, rdbEncInt16 = 0, 1
 	rdbEncInt32, rdbEncLZF  = 2, 3
 )
-
-// PayloadRDBVersion returns the RDB version recorded in a DUMP payload's
-// footer (no other check is made), or -1 when the payload is too short.
-func PayloadRDBVersion(payload []byte) int {
-	if len(payload) < minPayloadLen {
-		return -1
-	}
-	return int(binary.LittleEndian.Uint16(payload[len(payload)-footerLen:]))
-}
 
 // Decode parses a DUMP payload after verifying its CRC and returns its kind
 // and its elements, appended to dst[:0]:
@@ -228,8 +217,7 @@ func (d *decoder) decode(payload []byte) (Kind, error) {
 	if len(payload) < minPayloadLen {
 		return 0, errTrunc
 	}
-	body := payload[:len(payload)-8]
-	if crc64(0, body) != binary.LittleEndian.Uint64(payload[len(payload)-8:]) {
+	if !payloadCRCOK(payload) {
 		return 0, errCRC
 	}
 	d.p = payload[:len(payload)-footerLen]
@@ -395,14 +383,13 @@ func (d *decoder) str() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e1 || e2 || clen == 0 || ulen == 0 || clen > uint64(len(p)-d.pos) ||
-			ulen > clen*lzfMaxRatio || ulen > maxStringLen {
+		if e1 || e2 || clen > uint64(len(p)-d.pos) || !LZFLengthsOK(clen, ulen) || ulen > maxStringLen {
 			return nil, corrupt("bad LZF lengths")
 		}
 		in := p[d.pos : d.pos+int(clen)]
 		d.pos += int(clen)
 		out := d.a.alloc(int(ulen))
-		if !lzfDecompress(in, out) {
+		if !LZFDecompress(in, out) {
 			return nil, corrupt("bad LZF data")
 		}
 		return out, nil

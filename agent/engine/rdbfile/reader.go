@@ -132,8 +132,8 @@ type Reader struct {
 	flushRawFn func() error
 	chunkBytes int
 	tmp        []lpVal
-	lp         listpack // the blob being iterated
-	zl         ziplist
+	lp         rdbvalue.Listpack // the blob being iterated
+	zl         rdbvalue.Ziplist
 	expBuf     []int64
 	master     [][]byte
 

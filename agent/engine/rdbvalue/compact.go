@@ -20,3 +20,42 @@ var (
 	errZLTrunc = errors.New("truncated ziplist entry")
 	errZMTrunc = errors.New("truncated zipmap")
 )
+
+// entries is the state that Listpack and Ziplist share. Their inlinable
+// fast paths (listpackShort, ziplistShort) are methods of it, not of them,
+// so that they fit the inliner's budget.
+type entries struct {
+	b    []byte
+	i    int // next entry
+	want int // declared count, -1 when unknown
+	got  int
+}
+
+func newEntries(b []byte, first int, count uint16) entries {
+	want := int(count)
+	if want == 0xffff {
+		want = -1
+	}
+	return entries{b: b, i: first, want: want}
+}
+
+// Len returns the element count the header declares, -1 when it does not
+// know it (65535 elements or more). It is checked at the end, so it may
+// be a lie until then.
+func (e *entries) Len() int { return e.want }
+
+// More reports whether entries remain before the end marker: Next then
+// returns one, or an error.
+func (e *entries) More() bool { return e.i < len(e.b)-1 }
+
+// endErr is what reaching the end of a listpack or ziplist (what) says:
+// nil, or an overrun, or a count that does not match the header's.
+func (e *entries) endErr(what string) error {
+	if e.i != len(e.b)-1 {
+		return errors.New(what + " overrun")
+	}
+	if e.want >= 0 && e.want != e.got {
+		return errors.New(what + " element count does not match its header")
+	}
+	return nil
+}

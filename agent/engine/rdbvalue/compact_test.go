@@ -76,13 +76,13 @@ func TestCompactIterators(t *testing.T) {
 			blob := buildListpack(es)
 			open := func(b []byte) (entryIter, func() ([]byte, int64, bool, bool), error) {
 				lp, err := OpenListpack(b)
-				return &lp, lp.nextShort, err
+				return &lp, lp.listpackShort, err
 			}
 			if format == "ziplist" {
 				blob = buildZiplist(es)
 				open = func(b []byte) (entryIter, func() ([]byte, int64, bool, bool), error) {
 					zl, err := OpenZiplist(b)
-					return &zl, zl.nextShort, err
+					return &zl, zl.ziplistShort, err
 				}
 			}
 			for _, fast := range []bool{false, true} {

@@ -90,45 +90,47 @@ func (d *decoder) intset(b []byte) error {
 	}
 }
 
-func (d *decoder) ziplist(b []byte) error {
-	zl, err := OpenZiplist(b)
-	if err != nil {
-		return badBlob(err)
-	}
-	if n := zl.Len(); n >= 0 {
-		d.grow(min(n, len(b)/2))
-	}
-	for {
-		s, v, isInt, ok := zl.nextShort() // inlined: most entries
-		if !ok {
-			var err error
-			if s, v, isInt, ok, err = zl.Next(); !ok {
-				if err != nil {
-					return badBlob(err)
-				}
-				return nil
-			}
-		}
-		if isInt {
-			s = d.a.int(v)
-		}
-		d.out = append(d.out, s)
-	}
-}
+func (d *decoder) ziplist(b []byte) error { return d.entries(b, false) }
 
-func (d *decoder) listpack(b []byte) error {
-	lp, err := OpenListpack(b)
+func (d *decoder) listpack(b []byte) error { return d.entries(b, true) }
+
+// entries appends the entries of a listpack or a ziplist. Most of them
+// take the inlined listpackShort or ziplistShort (a branch on isListpack
+// per entry costs less than a call).
+func (d *decoder) entries(b []byte, isListpack bool) error {
+	var lp Listpack
+	var zl Ziplist
+	var err error
+	n := 0
+	if isListpack {
+		lp, err = OpenListpack(b)
+		n = lp.Len()
+	} else {
+		zl, err = OpenZiplist(b)
+		n = zl.Len()
+	}
 	if err != nil {
 		return badBlob(err)
 	}
-	if n := lp.Len(); n >= 0 {
+	if n >= 0 {
 		d.grow(min(n, len(b)/2))
 	}
 	for {
-		s, v, isInt, ok := lp.nextShort() // inlined: most entries
+		var s []byte
+		var v int64
+		var isInt, ok bool
+		if isListpack {
+			s, v, isInt, ok = lp.listpackShort()
+		} else {
+			s, v, isInt, ok = zl.ziplistShort()
+		}
 		if !ok {
-			var err error
-			if s, v, isInt, ok, err = lp.Next(); !ok {
+			if isListpack {
+				s, v, isInt, ok, err = lp.Next()
+			} else {
+				s, v, isInt, ok, err = zl.Next()
+			}
+			if !ok {
 				if err != nil {
 					return badBlob(err)
 				}

@@ -11,12 +11,7 @@ import (
 // known), entries, 0xFF. An entry is an encoding byte, maybe more length
 // bytes, the data, and a backlen of 1 to 5 bytes. See the contract of the
 // compact encodings (compact.go).
-type Listpack struct {
-	b    []byte
-	i    int // next entry
-	want int // declared count, -1 when unknown
-	got  int
-}
+type Listpack struct{ entries }
 
 // OpenListpack checks the header of the listpack b and returns an
 // iterator at its first entry.
@@ -24,45 +19,26 @@ func OpenListpack(b []byte) (Listpack, error) {
 	if len(b) < 7 || binary.LittleEndian.Uint32(b) != uint32(len(b)) || b[len(b)-1] != 0xff {
 		return Listpack{}, errors.New("bad listpack header")
 	}
-	want := int(binary.LittleEndian.Uint16(b[4:]))
-	if want == 0xffff {
-		want = -1
-	}
-	return Listpack{b: b, i: 6, want: want}, nil
+	return Listpack{newEntries(b, 6, binary.LittleEndian.Uint16(b[4:]))}, nil
 }
-
-// Len returns the element count the header declares, -1 when it does not
-// know it (65535 elements or more). It is checked at the end, so it may
-// be a lie until then.
-func (lp *Listpack) Len() int { return lp.want }
-
-// More reports whether entries remain before the end marker: Next then
-// returns one, or an error.
-func (lp *Listpack) More() bool { return lp.i < len(lp.b)-1 }
 
 // Next returns the next entry: a string s, or an integer v (isInt). ok is
 // false at the end, and on an error (err non-nil), which includes a count
 // that does not match the header's.
 func (lp *Listpack) Next() (s []byte, v int64, isInt, ok bool, err error) {
-	if s, v, isInt, ok := lp.nextShort(); ok {
+	if s, v, isInt, ok := lp.listpackShort(); ok {
 		return s, v, isInt, true, nil
 	}
 	b := lp.b
 	end := len(b) - 1
 	i := lp.i
 	if i >= end {
-		if i != end {
-			return nil, 0, false, false, errors.New("listpack overrun")
-		}
-		if lp.want >= 0 && lp.want != lp.got {
-			return nil, 0, false, false, errors.New("listpack element count does not match its header")
-		}
-		return nil, 0, false, false, nil
+		return nil, 0, false, false, lp.endErr("listpack")
 	}
 	e := b[i]
 	hdr, n := 1, -1 // header bytes; string length or -1 for an integer
 	switch {
-	case e < 0xc0: // the forms of nextShort, cut short by the end
+	case e < 0xc0: // the forms of listpackShort, cut short by the end
 		return nil, 0, false, false, errLPTrunc
 	case e&0xe0 == 0xc0: // 13-bit signed integer
 		if i+2 > end {
@@ -113,11 +89,11 @@ func (lp *Listpack) Next() (s []byte, v int64, isInt, ok bool, err error) {
 	return nil, v, true, true, nil
 }
 
-// nextShort is Next for the commonest entries, a 7-bit unsigned integer
+// listpackShort is Next for the commonest entries, a 7-bit unsigned integer
 // or a string of up to 63 bytes (with a 1-byte backlen), small enough to
 // be inlined in a caller's loop; ok is false for anything else (another
 // form, the end, an entry cut short), which Next handles.
-func (lp *Listpack) nextShort() (s []byte, v int64, isInt, ok bool) {
+func (lp *entries) listpackShort() (s []byte, v int64, isInt, ok bool) {
 	b := lp.b[lp.i:] // the entry, then the rest and the end byte
 	if len(b) < 3 {
 		return

@@ -10,12 +10,7 @@ import (
 // not known), entries, 0xFF. An entry is prevlen (1 byte, or 0xFE and a
 // uint32), an encoding and its data. See the contract of the compact
 // encodings (compact.go).
-type Ziplist struct {
-	b    []byte
-	i    int // next entry
-	want int // declared count, -1 when unknown
-	got  int
-}
+type Ziplist struct{ entries }
 
 // OpenZiplist checks the header of the ziplist b and returns an iterator
 // at its first entry.
@@ -24,36 +19,21 @@ func OpenZiplist(b []byte) (Ziplist, error) {
 		binary.LittleEndian.Uint32(b[4:]) >= uint32(len(b)) || b[len(b)-1] != 0xff {
 		return Ziplist{}, errors.New("bad ziplist header")
 	}
-	want := int(binary.LittleEndian.Uint16(b[8:]))
-	if want == 0xffff {
-		want = -1
-	}
-	return Ziplist{b: b, i: 10, want: want}, nil
+	return Ziplist{newEntries(b, 10, binary.LittleEndian.Uint16(b[8:]))}, nil
 }
-
-// Len returns the element count the header declares, -1 when it does not
-// know it (65535 elements or more). It is checked at the end, so it may
-// be a lie until then.
-func (zl *Ziplist) Len() int { return zl.want }
 
 // Next returns the next entry: a string s, or an integer v (isInt). ok is
 // false at the end, and on an error (err non-nil), which includes a count
 // that does not match the header's.
 func (zl *Ziplist) Next() (s []byte, v int64, isInt, ok bool, err error) {
-	if s, v, isInt, ok := zl.nextShort(); ok {
+	if s, v, isInt, ok := zl.ziplistShort(); ok {
 		return s, v, isInt, true, nil
 	}
 	b := zl.b
 	end := len(b) - 1
 	i := zl.i
 	if i >= end {
-		if i != end {
-			return nil, 0, false, false, errors.New("ziplist overrun")
-		}
-		if zl.want >= 0 && zl.want != zl.got {
-			return nil, 0, false, false, errors.New("ziplist element count does not match its header")
-		}
-		return nil, 0, false, false, nil
+		return nil, 0, false, false, zl.endErr("ziplist")
 	}
 	switch b[i] { // prevlen
 	case 0xfe:
@@ -126,11 +106,11 @@ func (zl *Ziplist) Next() (s []byte, v int64, isInt, ok bool, err error) {
 	return b[i : i+n : i+n], 0, false, true, nil
 }
 
-// nextShort is Next for the commonest entries, small enough to be inlined
+// ziplistShort is Next for the commonest entries, small enough to be inlined
 // in a caller's loop: after a 1-byte prevlen, a string of up to 63 bytes
 // or an integer from 0 to 12; ok is false for anything else, which Next
 // handles (these two forms too, after a 5-byte prevlen).
-func (zl *Ziplist) nextShort() (s []byte, v int64, isInt, ok bool) {
+func (zl *entries) ziplistShort() (s []byte, v int64, isInt, ok bool) {
 	b := zl.b[zl.i:] // the entry, then the rest and the end byte
 	if len(b) < 3 || b[0] >= 0xfe {
 		return

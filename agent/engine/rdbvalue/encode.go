@@ -109,7 +109,7 @@ func Encode(dst []byte, k Kind, elems [][]byte, rdbVersion int) ([]byte, error) 
 	default:
 		return dst[:start], fmt.Errorf("%w: kind %v", ErrInvalid, k)
 	}
-	return AppendFooterCRC(dst, CRC64(0, dst[start:]), rdbVersion), nil
+	return appendFooter(dst, start, rdbVersion), nil
 }
 
 // ParseScore parses a sorted-set score as ZADD does: a float64 in any

@@ -23,7 +23,13 @@ func PayloadRDBVersion(payload []byte) int {
 // it appends the footer to payload in place (as append does). A server
 // accepts the payload when rdbVersion is at most its own RDB version.
 func AppendDumpFooter(payload []byte, rdbVersion int) []byte {
-	return AppendFooterCRC(payload, CRC64(0, payload), rdbVersion)
+	return appendFooter(payload, 0, rdbVersion)
+}
+
+// appendFooter appends the footer of the serialized value dst[start:].
+func appendFooter(dst []byte, start, rdbVersion int) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(rdbVersion))
+	return binary.LittleEndian.AppendUint64(dst, CRC64(0, dst[start:]))
 }
 
 // AppendFooterCRC appends to dst the footer of a serialized value whose

@@ -47,6 +47,7 @@ bench-quick: test-deps
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 5s ./codec
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbfile
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbvalue
 
 clean:
 	rm -rf bin

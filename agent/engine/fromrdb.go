@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redback-dev/redback/agent/engine/rdbfile"
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 	"github.com/redback-dev/redback/codec"
 )
 
@@ -388,11 +389,9 @@ func (c *rdbConv) endBytes() error {
 		if c.spool != nil && c.spool.active {
 			crc = c.spool.crc
 		} else {
-			crc = rdbfile.CRC64(0, c.str)
+			crc = rdbvalue.CRC64(0, c.str)
 		}
-		footer = binary.LittleEndian.AppendUint16(nil, uint16(c.st.Version))
-		crc = rdbfile.CRC64(crc, footer)
-		footer = binary.LittleEndian.AppendUint64(footer, crc)
+		footer = rdbvalue.AppendFooterCRC(nil, crc, c.st.Version)
 		c.tc.Write(footer)
 	}
 	if c.spool == nil || !c.spool.active {
@@ -479,7 +478,7 @@ func (s *spool) reset() error {
 }
 
 func (s *spool) write(p []byte) error {
-	s.crc = rdbfile.CRC64(s.crc, p)
+	s.crc = rdbvalue.CRC64(s.crc, p)
 	if _, err := s.bw.Write(p); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // A small RDB writer for synthetic test files: the encodings no server of
@@ -34,7 +36,7 @@ func (w *rdbBuilder) eof(crc bool) []byte {
 	w.byte(opEOF)
 	sum := uint64(0)
 	if crc {
-		sum = CRC64(0, w.b)
+		sum = rdbvalue.CRC64(0, w.b)
 	}
 	return binary.LittleEndian.AppendUint64(w.b, sum)
 }
@@ -152,14 +154,14 @@ func makeListpack(its []item) []byte {
 }
 
 func appendBacklen(b []byte, l int) []byte {
-	switch backlenSize(l) {
-	case 1:
+	switch {
+	case l <= 127:
 		return append(b, byte(l))
-	case 2:
+	case l < 16383:
 		return append(b, byte(l>>7), byte(l&127)|128)
-	case 3:
+	case l < 2097151:
 		return append(b, byte(l>>14), byte((l>>7)&127)|128, byte(l&127)|128)
-	case 4:
+	case l < 268435455:
 		return append(b, byte(l>>21), byte((l>>14)&127)|128, byte((l>>7)&127)|128, byte(l&127)|128)
 	}
 	return append(b, byte(l>>28), byte((l>>21)&127)|128, byte((l>>14)&127)|128, byte((l>>7)&127)|128, byte(l&127)|128)

@@ -51,8 +51,8 @@
 //
 // After a KeyStart, Reader.WantRaw makes that key's value arrive as
 // RawChunk events: its type byte and serialized value exactly as in the
-// file, which AppendDumpFooter turns into a payload for RESTORE (the
-// format DUMP produces). Options.Raw does it for every key. Module values
+// file, which rdbvalue.AppendDumpFooter turns into a payload for RESTORE
+// (the format DUMP produces). Options.Raw does it for every key. Module values
 // (type 7, e.g. Redis 8's vector sets) always come raw: they cannot be
 // parsed without their module, but they are walked (the module opcodes
 // RDB_MODULE_OPCODE_*) to find their end. Raw and skipped values

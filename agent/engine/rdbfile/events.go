@@ -218,7 +218,7 @@ type StreamConsumerPending struct{ IDs []StreamID }
 
 // RawChunk is a piece of a value's serialized bytes: concatenated, a key's
 // RawChunks are its RDB type byte then its value exactly as in the file
-// (what DUMP returns, before the footer AppendDumpFooter adds).
+// (what DUMP returns, before the footer rdbvalue.AppendDumpFooter adds).
 type RawChunk struct{ Data []byte }
 
 // EOF ends the file. Checksum is the file's CRC-64 trailer; Verified

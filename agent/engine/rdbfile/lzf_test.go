@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // lzfCompress is a plain greedy LZF compressor for the tests (literal runs
@@ -22,7 +24,7 @@ func lzfCompress(in []byte) []byte {
 	for i := 0; i < len(in); {
 		if i+3 <= len(in) {
 			key := [3]byte{in[i], in[i+1], in[i+2]}
-			if j, ok := table[key]; ok && i-j <= lzfWindow {
+			if j, ok := table[key]; ok && i-j <= rdbvalue.LZFWindow {
 				l := 0
 				for i+l < len(in) && in[j+l] == in[i+l] && l < 264 {
 					l++
@@ -66,7 +68,7 @@ func TestLZF(t *testing.T) {
 		}
 		c := lzfCompress(in)
 		out := make([]byte, n)
-		if !lzfDecompress(c, out) || !bytes.Equal(out, in) {
+		if !rdbvalue.LZFDecompress(c, out) || !bytes.Equal(out, in) {
 			t.Fatalf("n=%d: whole decompression differs", n)
 		}
 		v := append([]byte{0xc3}, appendLen(appendLen(nil, uint64(len(c))), uint64(n))...)
@@ -100,7 +102,7 @@ func TestLZF(t *testing.T) {
 }
 
 func TestCRC64AndModuleName(t *testing.T) {
-	if got := CRC64(0, []byte("123456789")); got != 0xe9c6d914c4b8d9ca {
+	if got := rdbvalue.CRC64(0, []byte("123456789")); got != 0xe9c6d914c4b8d9ca {
 		t.Errorf("CRC64 check value %x", got)
 	}
 	if got := ModuleName(moduleID("vectorset", 0)); got != "vectorset" {

@@ -8,6 +8,8 @@ import (
 	"iter"
 	"math"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // Dialect is the flavour of an RDB file, told by its magic.
@@ -130,8 +132,8 @@ type Reader struct {
 	flushRawFn func() error
 	chunkBytes int
 	tmp        []lpVal
-	lp         listpack // the blob being iterated
-	zl         ziplist
+	lp         rdbvalue.Listpack // the blob being iterated
+	zl         rdbvalue.Ziplist
 	expBuf     []int64
 	master     [][]byte
 
@@ -460,7 +462,7 @@ func (r *Reader) unknownOpcode(op byte) error {
 }
 
 func (r *Reader) readEOF() error {
-	r.crc = CRC64(r.crc, r.buf[r.crcPos:r.pos])
+	r.crc = rdbvalue.CRC64(r.crc, r.buf[r.crcPos:r.pos])
 	r.crcPos = r.pos
 	sum := r.crc
 	r.evEOF = EOF{}

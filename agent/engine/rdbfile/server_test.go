@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redback-dev/redback/internal/redistest"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
+	"github.com/redback-dev/redback/internal/redistest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.rdb from the servers of the matrix")
@@ -357,7 +359,7 @@ func checkRawAgainstServer(t *testing.T, s *redistest.Server, data []byte, m *fi
 		c := s.Client(t, id.DB)
 		dump, err := c.Dump(ctx, id.Key).Bytes()
 		must(t, err)
-		payload := AppendDumpFooter(bytes.Clone(kv.Raw), m.Header.Version)
+		payload := rdbvalue.AppendDumpFooter(bytes.Clone(kv.Raw), m.Header.Version)
 		// A hash table (plain set or hash) may iterate in another order
 		// when DUMP runs than it did during SAVE (Valkey 9 does): then
 		// the restore below must still give the same digest.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // The Reader's input side: a buffer over the io.Reader that tracks the
@@ -32,7 +34,7 @@ func (r *Reader) fill(n int) error {
 		return nil
 	}
 	if r.pos > 0 {
-		r.crc = CRC64(r.crc, r.buf[r.crcPos:r.pos])
+		r.crc = rdbvalue.CRC64(r.crc, r.buf[r.crcPos:r.pos])
 		copy(r.buf, r.buf[r.pos:r.end])
 		r.base += int64(r.pos)
 		r.end -= r.pos

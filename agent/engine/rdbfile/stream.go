@@ -1,6 +1,10 @@
 package rdbfile
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
+)
 
 // Streams (RDB_TYPE_STREAM_LISTPACKS, _2, _3).
 //
@@ -90,12 +94,12 @@ func (r *Reader) lengths(v []uint64, what string) error {
 
 func (r *Reader) streamNode(master StreamID, b []byte) error {
 	const what = "stream listpack"
-	lp, err := openListpack(b)
+	lp, err := rdbvalue.OpenListpack(b)
 	if err != nil {
 		return r.errf(ErrCorrupt, "%s: %v", what, err)
 	}
 	val := func(name string) (lpVal, error) {
-		s, v, isInt, ok, err := lp.next()
+		s, v, isInt, ok, err := lp.Next()
 		if err != nil {
 			return lpVal{}, r.errf(ErrCorrupt, "%s: %v", what, err)
 		}
@@ -140,7 +144,7 @@ func (r *Reader) streamNode(master StreamID, b []byte) error {
 	}
 	fv := masterFields // master fields, then the current entry's items
 	var live, dead int64
-	for lp.i < len(lp.b)-1 {
+	for lp.More() {
 		flags, err := num("entry flags")
 		if err != nil {
 			return err
@@ -225,7 +229,7 @@ func (r *Reader) streamNode(master StreamID, b []byte) error {
 		}
 	}
 	r.tmp = fv[:0]
-	if _, _, _, _, err := lp.next(); err != nil {
+	if _, _, _, _, err := lp.Next(); err != nil {
 		return r.errf(ErrCorrupt, "%s: %v", what, err)
 	}
 	if live != hdr[0] || dead != hdr[1] {

@@ -3,6 +3,8 @@ package rdbfile
 import (
 	"encoding/binary"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // RDB string encodings (the low bits of a 11xxxxxx length byte).
@@ -12,10 +14,6 @@ const (
 	encInt32 = 2
 	encLZF   = 3
 )
-
-// lzfMaxRatio bounds LZF output per input byte: the longest back
-// reference (3 input bytes) yields 264 output bytes.
-const lzfMaxRatio = 88
 
 // arena hands out byte ranges for the elements of one chunk; reset makes
 // all of its memory reusable (it keeps its blocks, so that steady-state
@@ -95,7 +93,7 @@ func (r *Reader) lzfLengths() (clen, ulen uint64, err error) {
 	if ulen, err = r.length("LZF uncompressed length"); err != nil {
 		return
 	}
-	if clen == 0 || ulen == 0 || ulen/lzfMaxRatio > clen {
+	if !rdbvalue.LZFLengthsOK(clen, ulen) {
 		err = r.errf(ErrCorrupt, "bad LZF lengths %d -> %d", clen, ulen)
 	}
 	return
@@ -130,7 +128,7 @@ func (r *Reader) readStr(a *arena, limit int, what string) ([]byte, error) {
 			return nil, err
 		}
 		out := a.alloc(int(ulen))
-		ok := lzfDecompress(r.lzfIn, out)
+		ok := rdbvalue.LZFDecompress(r.lzfIn, out)
 		if cap(r.lzfIn) > 4*smallRead {
 			r.lzfIn = nil
 		}
@@ -176,63 +174,18 @@ func (r *Reader) skipStr() error {
 	return r.errf(ErrCorrupt, "unknown string encoding %d", n)
 }
 
-// lzfDecompress decompresses in into out, which has the declared size;
-// it reports whether in was valid and filled out exactly.
-func lzfDecompress(in, out []byte) bool {
-	ip, op := 0, 0
-	for ip < len(in) {
-		ctrl := int(in[ip])
-		ip++
-		if ctrl < 32 {
-			n := ctrl + 1
-			if n > len(in)-ip || n > len(out)-op {
-				return false
-			}
-			copy(out[op:op+n], in[ip:ip+n])
-			ip += n
-			op += n
-			continue
-		}
-		n := ctrl >> 5
-		if n == 7 {
-			if ip >= len(in) {
-				return false
-			}
-			n += int(in[ip])
-			ip++
-		}
-		if ip >= len(in) {
-			return false
-		}
-		ref := op - (ctrl&0x1f)<<8 - int(in[ip]) - 1
-		ip++
-		n += 2
-		if ref < 0 || n > len(out)-op {
-			return false
-		}
-		for n > 0 { // the source may overlap the destination
-			k := min(n, op-ref)
-			copy(out[op:op+k], out[ref:ref+k])
-			op += k
-			n -= k
-		}
-	}
-	return op == len(out)
-}
-
-// lzfWindow is how far back an LZF reference reaches.
-const lzfWindow = 8192
-
 // lzfStream decompresses clen bytes of LZF input from the reader, which
 // must yield ulen bytes, handing the output to emit in pieces of at most
-// piece bytes; between pieces it holds only the last 8 KiB of output.
+// piece bytes; between pieces it holds only the last 8 KiB of output (the
+// window back references reach into).
 func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error) error {
 	if uint64(piece) > ulen {
 		piece = int(ulen) // ulen <= 88 * clen, and clen bytes follow
 	}
-	// w grows as output is produced, to at most piece + the window + one
-	// instruction's output.
-	if size := min(piece+lzfWindow+300, smallRead); cap(r.win) < size {
+	// w holds the output not yet emitted and the window before it; it
+	// grows as output arrives, to at most maxLen.
+	maxLen := piece + rdbvalue.LZFWindow + 2*rdbvalue.LZFMaxInstrOut
+	if size := min(maxLen, smallRead); cap(r.win) < size {
 		r.win = make([]byte, 0, size)
 	}
 	w := r.win[:0]
@@ -254,7 +207,7 @@ func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error
 			}
 			sent += k
 		}
-		if from := min(sent, len(w)-lzfWindow); from > 0 {
+		if from := min(sent, len(w)-rdbvalue.LZFWindow); from > 0 {
 			copy(w, w[from:])
 			w = w[:len(w)-from]
 			sent -= from
@@ -262,64 +215,40 @@ func (r *Reader) lzfStream(clen, ulen uint64, piece int, emit func([]byte) error
 		return nil
 	}
 	bad := func() error { return r.errf(ErrCorrupt, "bad LZF data in string value") }
-	left := clen
-	for left > 0 {
+	for left := clen; left > 0; {
 		if len(w)-sent >= piece {
 			if err := flush(false); err != nil {
 				return err
 			}
 		}
-		c, err := r.readByte()
-		if err != nil {
+		// Now len(w) <= the window + less than a piece: room for one
+		// instruction at least.
+		if cap(w)-len(w) < rdbvalue.LZFMaxInstrOut {
+			g := make([]byte, len(w), min(2*cap(w), maxLen))
+			copy(g, w)
+			w = g
+		}
+		// Whole instructions from what is buffered (at least one
+		// instruction's worth, or the rest), into the room w has, up to
+		// a piece and one instruction unsent, and up to the declared size.
+		if err := r.fill(int(min(left, rdbvalue.LZFMaxInstrIn))); err != nil {
 			return err
 		}
-		left--
-		ctrl := int(c)
-		if ctrl < 32 {
-			n := ctrl + 1
-			if uint64(n) > left || total+uint64(n) > ulen {
-				return bad()
-			}
-			p, err := r.take(n)
-			if err != nil {
-				return err
-			}
-			w = append(w, p...)
-			left -= uint64(n)
-			total += uint64(n)
-			continue
-		}
-		n := ctrl >> 5
-		if n == 7 {
-			if left == 0 {
-				return bad()
-			}
-			b, err := r.readByte()
-			if err != nil {
-				return err
-			}
-			left--
-			n += int(b)
-		}
-		if left == 0 {
+		in := r.buf[r.pos : r.pos+int(min(left, uint64(r.end-r.pos)))]
+		room := min(uint64(cap(w)-len(w)), uint64(piece+rdbvalue.LZFMaxInstrOut-(len(w)-sent)), ulen-total)
+		used, end, ok := rdbvalue.LZFDecode(in, w[:len(w)+int(room)], len(w))
+		if !ok || used == 0 {
+			// A reference before the start, an instruction cut short by
+			// the end of the input, or output beyond ulen (there was
+			// room for any instruction otherwise).
 			return bad()
 		}
-		b, err := r.readByte()
-		if err != nil {
+		if err := r.consume(used); err != nil {
 			return err
 		}
-		left--
-		n += 2
-		ref := len(w) - (ctrl&0x1f)<<8 - int(b) - 1
-		if ref < 0 || total+uint64(n) > ulen {
-			return bad()
-		}
-		total += uint64(n)
-		for n > 0 { // the source may overlap the destination
-			k := min(n, len(w)-ref)
-			w = append(w, w[ref:ref+k]...)
-			n -= k
-		}
+		left -= uint64(used)
+		total += uint64(end - len(w))
+		w = w[:end]
 	}
 	r.win = w[:0]
 	if total != ulen {

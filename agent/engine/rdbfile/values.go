@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+
+	"github.com/redback-dev/redback/agent/engine/rdbvalue"
 )
 
 // Parsing of values into chunk events.
@@ -454,7 +456,7 @@ func (r *Reader) readBlob(what string) ([]byte, error) {
 			r.blobBuf = make([]byte, ulen)
 		}
 		out := r.blobBuf[:ulen]
-		ok := lzfDecompress(r.lzfIn, out)
+		ok := rdbvalue.LZFDecompress(r.lzfIn, out)
 		if cap(r.lzfIn) > 4*smallRead {
 			r.lzfIn = nil
 		}
@@ -479,18 +481,18 @@ func (r *Reader) readBlob(what string) ([]byte, error) {
 
 // blobIter is a listpack or a ziplist.
 type blobIter interface {
-	next() (s []byte, v int64, isInt, ok bool, err error)
+	Next() (s []byte, v int64, isInt, ok bool, err error)
 }
 
 func (r *Reader) openBlob(b []byte, isListpack bool, what string) (blobIter, error) {
 	var err error
 	if isListpack {
-		if r.lp, err = openListpack(b); err != nil {
+		if r.lp, err = rdbvalue.OpenListpack(b); err != nil {
 			return nil, r.errf(ErrCorrupt, "%s: %v", what, err)
 		}
 		return &r.lp, nil
 	}
-	if r.zl, err = openZiplist(b); err != nil {
+	if r.zl, err = rdbvalue.OpenZiplist(b); err != nil {
 		return nil, r.errf(ErrCorrupt, "%s: %v", what, err)
 	}
 	return &r.zl, nil
@@ -506,7 +508,7 @@ func (r *Reader) text(s []byte, v int64, isInt bool) []byte {
 
 // blobNext reads the next entry of it; ok is false at its end.
 func (r *Reader) blobNext(it blobIter, what string) ([]byte, bool, error) {
-	s, v, isInt, ok, err := it.next()
+	s, v, isInt, ok, err := it.Next()
 	if err != nil {
 		return nil, false, r.errf(ErrCorrupt, "%s: %v", what, err)
 	}
@@ -549,12 +551,12 @@ func (r *Reader) intsetElems() error {
 	if err != nil {
 		return err
 	}
-	is, err := openIntset(b)
+	is, err := rdbvalue.OpenIntset(b)
 	if err != nil {
 		return r.errf(ErrCorrupt, "intset: %v", err)
 	}
 	for {
-		v, ok := is.next()
+		v, ok := is.Next()
 		if !ok {
 			break
 		}
@@ -641,7 +643,7 @@ func (r *Reader) blobHash(isListpack, ttl bool) error {
 		}
 		exp := NoExpire
 		if ttl {
-			s, iv, isInt, ok, err := it.next()
+			s, iv, isInt, ok, err := it.Next()
 			if err != nil {
 				return r.errf(ErrCorrupt, "%s: %v", what, err)
 			}
@@ -670,12 +672,12 @@ func (r *Reader) zipmapHash() error {
 	if err != nil {
 		return err
 	}
-	zm, err := openZipmap(b)
+	zm, err := rdbvalue.OpenZipmap(b)
 	if err != nil {
 		return r.errf(ErrCorrupt, "zipmap: %v", err)
 	}
 	for {
-		f, v, ok, err := zm.next()
+		f, v, ok, err := zm.Next()
 		if err != nil {
 			return r.errf(ErrCorrupt, "zipmap: %v", err)
 		}
@@ -710,7 +712,7 @@ func (r *Reader) blobZSet(isListpack bool) error {
 		if !ok {
 			break
 		}
-		s, v, isInt, ok, err := it.next()
+		s, v, isInt, ok, err := it.Next()
 		if err != nil {
 			return r.errf(ErrCorrupt, "%s: %v", what, err)
 		}

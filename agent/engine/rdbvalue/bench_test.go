@@ -161,7 +161,7 @@ func BenchmarkCRC64(b *testing.B) {
 		b.Run(fmt.Sprintf("slicing8/%d", n), func(b *testing.B) {
 			b.SetBytes(int64(n))
 			for b.Loop() {
-				crc64(0, buf)
+				CRC64(0, buf)
 			}
 		})
 		b.Run(fmt.Sprintf("hash-crc64/%d", n), func(b *testing.B) {

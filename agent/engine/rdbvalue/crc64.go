@@ -7,7 +7,7 @@ import "encoding/binary"
 // final xor. Check value: CRC("123456789") = 0xe9c6d914c4b8d9ca.
 //
 // hash/crc64 with crc64.MakeTable(0x95AC9329AC4BC9B5) computes the same
-// polynomial but with init and xorout all ones; jones(p) equals
+// polynomial but with init and xorout all ones; CRC64(0, p) equals
 // ^crc64.Update(^uint64(0), tab, p). It is not used because hash/crc64 only
 // uses slicing-by-8 for its two built-in tables (for other tables it is
 // byte-at-a-time below 2 KiB and rebuilds a 16 KiB helper table on every
@@ -37,8 +37,11 @@ var crcTab = func() *[8][256]uint64 {
 	return t
 }()
 
-// crc64 continues the Redis CRC-64 crc over p (start with crc = 0).
-func crc64(crc uint64, p []byte) uint64 {
+// CRC64 continues the Redis CRC-64 crc over p; start with crc = 0, and
+// feed the data in pieces of any size (CRC64(CRC64(0, a), b) is the CRC
+// of a then b). The CRC of a DUMP payload covers everything before its
+// last 8 bytes, that of an RDB file everything before its 8-byte trailer.
+func CRC64(crc uint64, p []byte) uint64 {
 	t := crcTab
 	for len(p) >= 8 {
 		crc ^= binary.LittleEndian.Uint64(p)

@@ -16,7 +16,7 @@ import (
 )
 
 func TestCRC64(t *testing.T) {
-	if got := crc64(0, []byte("123456789")); got != 0xe9c6d914c4b8d9ca {
+	if got := CRC64(0, []byte("123456789")); got != 0xe9c6d914c4b8d9ca {
 		t.Fatalf("check value %#x", got)
 	}
 	// hash/crc64 with the reflected Jones polynomial, init/xorout undone.
@@ -28,11 +28,11 @@ func TestCRC64(t *testing.T) {
 	}
 	for n := 0; n < len(buf); n += 1 + n/7 {
 		want := ^gocrc.Update(^uint64(0), tab, buf[:n])
-		if got := crc64(0, buf[:n]); got != want {
+		if got := CRC64(0, buf[:n]); got != want {
 			t.Fatalf("len %d: %#x, hash/crc64 %#x", n, got, want)
 		}
 		// Incremental use.
-		if got := crc64(crc64(0, buf[:n/3]), buf[n/3:n]); got != want {
+		if got := CRC64(CRC64(0, buf[:n/3]), buf[n/3:n]); got != want {
 			t.Fatalf("len %d incremental: %#x, want %#x", n, got, want)
 		}
 	}
@@ -42,19 +42,19 @@ func TestLZFOverlap(t *testing.T) {
 	// "abc" literal, then a back reference of 8 bytes at distance 3.
 	in := []byte{2, 'a', 'b', 'c', (8 - 2) << 5, 2}
 	out := make([]byte, 11)
-	if !lzfDecompress(in, out) || string(out) != "abcabcabcab" {
+	if !LZFDecompress(in, out) || string(out) != "abcabcabcab" {
 		t.Fatalf("%q", out)
 	}
 	// Long form: 7<<5 plus an extra length byte (7+20+2 = 29 bytes).
 	long := []byte{0, 'z', 7 << 5, 20, 0}
 	out = make([]byte, 30)
-	if !lzfDecompress(long, out) || string(out) != strings.Repeat("z", 30) {
+	if !LZFDecompress(long, out) || string(out) != strings.Repeat("z", 30) {
 		t.Fatalf("%q", out)
 	}
-	if lzfDecompress(in, make([]byte, 10)) || lzfDecompress(in, make([]byte, 12)) {
+	if LZFDecompress(in, make([]byte, 10)) || LZFDecompress(in, make([]byte, 12)) {
 		t.Fatal("wrong output size accepted")
 	}
-	if lzfDecompress([]byte{0x20, 5}, make([]byte, 3)) {
+	if LZFDecompress([]byte{0x20, 5}, make([]byte, 3)) {
 		t.Fatal("reference before start accepted")
 	}
 }

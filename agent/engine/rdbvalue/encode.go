@@ -109,8 +109,7 @@ func Encode(dst []byte, k Kind, elems [][]byte, rdbVersion int) ([]byte, error) 
 	default:
 		return dst[:start], fmt.Errorf("%w: kind %v", ErrInvalid, k)
 	}
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(rdbVersion))
-	return binary.LittleEndian.AppendUint64(dst, crc64(0, dst[start:])), nil
+	return appendFooter(dst, start, rdbVersion), nil
 }
 
 // ParseScore parses a sorted-set score as ZADD does: a float64 in any

@@ -41,13 +41,13 @@ func dump(t testing.TB, c *redis.Client, key string) []byte {
 func wrapPayload(typ byte, body []byte, rdbVersion int) []byte {
 	p := append([]byte{typ}, body...)
 	p = binary.LittleEndian.AppendUint16(p, uint16(rdbVersion))
-	return binary.LittleEndian.AppendUint64(p, crc64(0, p))
+	return binary.LittleEndian.AppendUint64(p, CRC64(0, p))
 }
 
 // fixCRC recomputes the CRC of a payload in place.
 func fixCRC(p []byte) []byte {
 	if len(p) >= 8 {
-		binary.LittleEndian.PutUint64(p[len(p)-8:], crc64(0, p[:len(p)-8]))
+		binary.LittleEndian.PutUint64(p[len(p)-8:], CRC64(0, p[:len(p)-8]))
 	}
 	return p
 }

@@ -85,20 +85,9 @@ const (
 	quicklistNodePlain      = 1
 	quicklistNodePacked     = 2
 	maxStringLen            = 512 << 20
-	footerLen               = 10 // RDB version + CRC
-	minPayloadLen           = 1 + footerLen
 	rdbEncInt8, rdbEncInt16 = 0, 1
 	rdbEncInt32, rdbEncLZF  = 2, 3
 )
-
-// PayloadRDBVersion returns the RDB version recorded in a DUMP payload's
-// footer (no other check is made), or -1 when the payload is too short.
-func PayloadRDBVersion(payload []byte) int {
-	if len(payload) < minPayloadLen {
-		return -1
-	}
-	return int(binary.LittleEndian.Uint16(payload[len(payload)-footerLen:]))
-}
 
 // Decode parses a DUMP payload after verifying its CRC and returns its kind
 // and its elements, appended to dst[:0]:
@@ -221,15 +210,13 @@ var (
 	errTrailing = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
 	errCRC      = fmt.Errorf("%w: CRC mismatch", ErrCorrupt)
 	errOdd      = fmt.Errorf("%w: odd element count in a pair encoding", ErrCorrupt)
-	errCount    = fmt.Errorf("%w: element count does not match header", ErrCorrupt)
 )
 
 func (d *decoder) decode(payload []byte) (Kind, error) {
 	if len(payload) < minPayloadLen {
 		return 0, errTrunc
 	}
-	body := payload[:len(payload)-8]
-	if crc64(0, body) != binary.LittleEndian.Uint64(payload[len(payload)-8:]) {
+	if !payloadCRCOK(payload) {
 		return 0, errCRC
 	}
 	d.p = payload[:len(payload)-footerLen]
@@ -395,14 +382,13 @@ func (d *decoder) str() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e1 || e2 || clen == 0 || ulen == 0 || clen > uint64(len(p)-d.pos) ||
-			ulen > clen*lzfMaxRatio || ulen > maxStringLen {
+		if e1 || e2 || clen > uint64(len(p)-d.pos) || !LZFLengthsOK(clen, ulen) || ulen > maxStringLen {
 			return nil, corrupt("bad LZF lengths")
 		}
 		in := p[d.pos : d.pos+int(clen)]
 		d.pos += int(clen)
 		out := d.a.alloc(int(ulen))
-		if !lzfDecompress(in, out) {
+		if !LZFDecompress(in, out) {
 			return nil, corrupt("bad LZF data")
 		}
 		return out, nil
@@ -483,329 +469,6 @@ func (d *decoder) zset(binaryScores bool) error {
 		d.out = append(d.out, m, score)
 	}
 	return nil
-}
-
-const (
-	blobZiplist = iota
-	blobListpack
-	blobIntset
-)
-
-// blob reads a string holding a ziplist, listpack or intset and decodes it;
-// pairs is 2 when the element count must be even.
-func (d *decoder) blob(pairs int, format int) error {
-	b, err := d.str()
-	if err != nil {
-		return err
-	}
-	start := len(d.out)
-	switch format {
-	case blobZiplist:
-		err = d.ziplist(b)
-	case blobListpack:
-		err = d.listpack(b)
-	default:
-		err = d.intset(b)
-	}
-	if err != nil {
-		return err
-	}
-	if pairs == 2 && (len(d.out)-start)%2 != 0 {
-		return errOdd
-	}
-	return nil
-}
-
-func (d *decoder) quicklist(v2 bool) error {
-	n, err := d.count(1)
-	if err != nil {
-		return err
-	}
-	for range n {
-		container := uint64(quicklistNodePacked)
-		if v2 {
-			var enc bool
-			if container, enc, err = d.length(); err != nil {
-				return err
-			}
-			if enc {
-				return corrupt("bad quicklist container")
-			}
-		}
-		b, err := d.str()
-		if err != nil {
-			return err
-		}
-		switch {
-		case container == quicklistNodePlain:
-			d.out = append(d.out, b)
-		case container != quicklistNodePacked:
-			return corrupt("bad quicklist container")
-		case v2:
-			err = d.listpack(b)
-		default:
-			err = d.ziplist(b)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// intset: encoding (uint32 LE: 2, 4 or 8), count (uint32 LE), then count
-// little-endian signed integers of that width.
-func (d *decoder) intset(b []byte) error {
-	if len(b) < 8 {
-		return corrupt("short intset")
-	}
-	w := binary.LittleEndian.Uint32(b)
-	n := binary.LittleEndian.Uint32(b[4:])
-	if (w != 2 && w != 4 && w != 8) || uint64(n)*uint64(w) != uint64(len(b)-8) {
-		return corrupt("bad intset header")
-	}
-	d.grow(int(n))
-	b = b[8:]
-	for i := 0; i < len(b); i += int(w) {
-		var v int64
-		switch w {
-		case 2:
-			v = int64(int16(binary.LittleEndian.Uint16(b[i:])))
-		case 4:
-			v = int64(int32(binary.LittleEndian.Uint32(b[i:])))
-		default:
-			v = int64(binary.LittleEndian.Uint64(b[i:]))
-		}
-		d.out = append(d.out, d.a.int(v))
-	}
-	return nil
-}
-
-// ziplist: zlbytes (uint32 LE), zltail (uint32 LE), zllen (uint16 LE),
-// entries, 0xff. An entry is prevlen (1 byte < 254, or 254 + uint32 LE),
-// an encoding and its data.
-func (d *decoder) ziplist(zl []byte) error {
-	if len(zl) < 11 || binary.LittleEndian.Uint32(zl) != uint32(len(zl)) ||
-		binary.LittleEndian.Uint32(zl[4:]) >= uint32(len(zl)) || zl[len(zl)-1] != 0xff {
-		return corrupt("bad ziplist header")
-	}
-	want := int(binary.LittleEndian.Uint16(zl[8:]))
-	if want != 0xffff {
-		d.grow(min(want, len(zl)/2))
-	}
-	end := len(zl) - 1 // the 0xff terminator
-	got := 0
-	i := 10
-	for i < end {
-		switch zl[i] {
-		case 254:
-			i += 5
-		case 255:
-			return corrupt("bad ziplist prevlen")
-		default:
-			i++
-		}
-		if i >= end {
-			return corrupt("truncated ziplist entry")
-		}
-		e := zl[i]
-		var n int // string length, or -1 for an integer
-		var v int64
-		switch e >> 6 {
-		case 0:
-			n = int(e & 0x3f)
-			i++
-		case 1:
-			if i+2 > end {
-				return corrupt("truncated ziplist entry")
-			}
-			n = int(e&0x3f)<<8 | int(zl[i+1])
-			i += 2
-		case 2:
-			if e != 0x80 || i+5 > end {
-				return corrupt("bad ziplist entry")
-			}
-			u := binary.BigEndian.Uint32(zl[i+1:])
-			if u > uint32(end) {
-				return corrupt("bad ziplist entry")
-			}
-			n = int(u)
-			i += 5
-		default:
-			n = -1
-			i++
-			var w int
-			switch e {
-			case 0xc0:
-				w = 2
-			case 0xd0:
-				w = 4
-			case 0xe0:
-				w = 8
-			case 0xf0:
-				w = 3
-			case 0xfe:
-				w = 1
-			default:
-				if e < 0xf1 || e > 0xfd {
-					return corrupt("bad ziplist encoding")
-				}
-				v = int64(e&0x0f) - 1
-			}
-			if w > end-i {
-				return corrupt("truncated ziplist entry")
-			}
-			switch w {
-			case 1:
-				v = int64(int8(zl[i]))
-			case 2:
-				v = int64(int16(binary.LittleEndian.Uint16(zl[i:])))
-			case 3:
-				v = int64(int32(uint32(zl[i])<<8|uint32(zl[i+1])<<16|uint32(zl[i+2])<<24) >> 8)
-			case 4:
-				v = int64(int32(binary.LittleEndian.Uint32(zl[i:])))
-			case 8:
-				v = int64(binary.LittleEndian.Uint64(zl[i:]))
-			}
-			i += w
-		}
-		if n >= 0 {
-			if n > end-i {
-				return corrupt("truncated ziplist entry")
-			}
-			d.out = append(d.out, zl[i:i+n:i+n])
-			i += n
-		} else {
-			d.out = append(d.out, d.a.int(v))
-		}
-		got++
-	}
-	if i != end {
-		return corrupt("bad ziplist end")
-	}
-	if want != 0xffff && want != got {
-		return errCount
-	}
-	return nil
-}
-
-// listpack: total bytes (uint32 LE), element count (uint16 LE, 65535 when
-// unknown), entries, 0xff. An entry is an encoding, its data, and a
-// backlen of 1 to 5 bytes encoding the size of encoding+data.
-func (d *decoder) listpack(lp []byte) error {
-	if len(lp) < 7 || binary.LittleEndian.Uint32(lp) != uint32(len(lp)) || lp[len(lp)-1] != 0xff {
-		return corrupt("bad listpack header")
-	}
-	want := int(binary.LittleEndian.Uint16(lp[4:]))
-	if want != 0xffff {
-		d.grow(min(want, len(lp)/2))
-	}
-	end := len(lp) - 1
-	got := 0
-	i := 6
-	for i < end {
-		e := lp[i]
-		var hdr, n int // header size; string length or -1 for an integer
-		var v int64
-		switch {
-		case e&0x80 == 0:
-			hdr, n, v = 1, -1, int64(e)
-		case e&0xc0 == 0x80:
-			hdr, n = 1, int(e&0x3f)
-		case e&0xe0 == 0xc0:
-			if i+2 > end {
-				return corrupt("truncated listpack entry")
-			}
-			hdr, n = 2, -1
-			v = int64(uint16(e&0x1f)<<8 | uint16(lp[i+1]))
-			if v >= 1<<12 {
-				v -= 1 << 13
-			}
-		case e&0xf0 == 0xe0:
-			if i+2 > end {
-				return corrupt("truncated listpack entry")
-			}
-			hdr, n = 2, int(e&0x0f)<<8|int(lp[i+1])
-		default:
-			var w int
-			switch e {
-			case 0xf0:
-				if i+5 > end {
-					return corrupt("truncated listpack entry")
-				}
-				u := binary.LittleEndian.Uint32(lp[i+1:])
-				if u > uint32(end) {
-					return corrupt("bad listpack entry")
-				}
-				hdr, n = 5, int(u)
-			case 0xf1:
-				w = 2
-			case 0xf2:
-				w = 3
-			case 0xf3:
-				w = 4
-			case 0xf4:
-				w = 8
-			default:
-				return corrupt("bad listpack encoding")
-			}
-			if w > 0 {
-				if w+1 > end-i {
-					return corrupt("truncated listpack entry")
-				}
-				b := lp[i+1:]
-				switch w {
-				case 2:
-					v = int64(int16(binary.LittleEndian.Uint16(b)))
-				case 3:
-					v = int64(int32(uint32(b[0])<<8|uint32(b[1])<<16|uint32(b[2])<<24) >> 8)
-				case 4:
-					v = int64(int32(binary.LittleEndian.Uint32(b)))
-				case 8:
-					v = int64(binary.LittleEndian.Uint64(b))
-				}
-				hdr, n = 1+w, -1
-			}
-		}
-		size := hdr // encoding + data
-		if n > 0 {
-			size += n
-		}
-		total := size + backlenSize(size)
-		if total > end-i {
-			return corrupt("truncated listpack entry")
-		}
-		if n >= 0 {
-			d.out = append(d.out, lp[i+hdr:i+hdr+n:i+hdr+n])
-		} else {
-			d.out = append(d.out, d.a.int(v))
-		}
-		i += total
-		got++
-	}
-	if i != end {
-		return corrupt("bad listpack end")
-	}
-	if want != 0xffff && want != got {
-		return errCount
-	}
-	return nil
-}
-
-// backlenSize is the size of a listpack backlen for an entry of l bytes
-// (as lpEncodeBacklen: note the upper bounds are exclusive of 2^k-1).
-func backlenSize(l int) int {
-	switch {
-	case l <= 127:
-		return 1
-	case l < 16383:
-		return 2
-	case l < 2097151:
-		return 3
-	case l < 268435455:
-		return 4
-	}
-	return 5
 }
 
 // reversePairs reverses the order of the pairs of p in place.

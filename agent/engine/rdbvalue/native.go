@@ -101,8 +101,7 @@ func (e *Encoder) EncodeNative(dst []byte, k Kind, elems [][]byte, rdbVersion in
 		out, err := Encode(dst, k, elems, rdbVersion)
 		return out, false, err
 	}
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(rdbVersion))
-	return binary.LittleEndian.AppendUint64(dst, crc64(0, dst[start:])), true, nil
+	return appendFooter(dst, start, rdbVersion), true, nil
 }
 
 func maxLen(elems [][]byte) int {

@@ -90,7 +90,7 @@ func (d *Dumper) readBatchDump(ctx context.Context, c *redis.Client, meta *redis
 	slab := make([][]byte, 0, 16*len(small))
 	for start := 0; start < len(small); {
 		end, budget := start, int64(0)
-		for end < len(small) && (end == start || budget+small[end].mem <= d.opt.BatchBytes) {
+		for end < len(small) && end-start < d.opt.PipelineKeys && (end == start || budget+small[end].mem <= d.opt.BatchBytes) {
 			budget += small[end].mem
 			end++
 		}

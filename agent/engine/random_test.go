@@ -181,8 +181,8 @@ func (r *round) collection(n int) {
 
 func (r *round) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  dump options: ScanCount %d, Workers %d, BigElements %d, BigBytes %d, Window %d, StringWindow %d, BatchBytes %d, ReadMode %d\n",
-		r.dump.ScanCount, r.dump.Workers, r.dump.BigElements, r.dump.BigBytes, r.dump.Window, r.dump.StringWindow, r.dump.BatchBytes, r.dump.ReadMode)
+	fmt.Fprintf(&b, "  dump options: ScanCount %d, Workers %d, BigElements %d, BigBytes %d, Window %d, StringWindow %d, BatchBytes %d, PipelineKeys %d, ReadMode %d\n",
+		r.dump.ScanCount, r.dump.Workers, r.dump.BigElements, r.dump.BigBytes, r.dump.Window, r.dump.StringWindow, r.dump.BatchBytes, r.dump.PipelineKeys, r.dump.ReadMode)
 	fmt.Fprintf(&b, "  restore options: Overwrite %v, DryRun %v, TTL %d, BatchKeys %d, Workers %d, WriteMode %d, DBMap %v; reader MaxChunkItems %d, MaxChunkBytes %d\n",
 		r.rest.Overwrite, r.rest.DryRun, r.rest.TTL, r.rest.BatchKeys, r.rest.Workers, r.rest.WriteMode, r.dbMap, r.reader.MaxChunkItems, r.reader.MaxChunkBytes)
 	fmt.Fprintf(&b, "  steps: %s; about %d round trips, %d bytes\n", strings.Join(r.times, ", "), r.cost, r.bytes)
@@ -219,6 +219,7 @@ func newRound(seed uint64, caps fidelity.Caps) *round {
 		BatchBytes:  r.logInt(1, 1<<20),
 		ReadMode:    pick(r, ReadAuto, ReadCommands),
 	}
+	r.dump.PipelineKeys = pick(r, 1, 2, r.intn(3, 40), r.intn(40, 300))
 	// At most some 50 GETRANGE windows for a string around BigBytes.
 	r.dump.StringWindow = r.logInt(max(1, r.dump.BigBytes/50), 2*r.dump.BigBytes)
 	r.rest = RestoreOptions{

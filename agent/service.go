@@ -374,7 +374,11 @@ func (s *Service) writeArchive(ctx context.Context, job archiveJob) (res BackupR
 			s.log.Warn("suspect backup", "file", name, "why", why)
 		}
 	}
-	s.log.Info("backup complete", "file", name, "keys", res.KeysCount, "size", res.Size,
+	done := "backup complete"
+	if job.method == "rdb" {
+		done = "import complete"
+	}
+	s.log.Info(done, "file", name, "keys", res.KeysCount, "size", res.Size,
 		"seconds", res.DurationSeconds, "vanished", st.Vanished, "duplicates", st.Duplicates,
 		"raw_keys", st.RawKeys, "field_ttl_keys", st.FieldTTLKeys, "server", res.Server, "source", job.method)
 	if s.cfg.Backup.VerifyAfter {

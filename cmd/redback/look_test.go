@@ -110,3 +110,45 @@ func TestKeysShowRestoreAfterABadDeploy(t *testing.T) {
 		t.Fatalf("a missing local file (%d): %s", code, e)
 	}
 }
+
+// TestDiffExitStatus: diff says 0 equal, 1 different, 2 error; --live
+// --match shows what a bad deploy changed.
+func TestDiffExitStatus(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	c := srv.Client(t, 0)
+	c.Set(ctx, "user:42:a", "good", 0)
+	c.Set(ctx, "other", "x", 0)
+	dir := t.TempDir()
+	url := srv.URL(0)
+	if _, e, code := redback(t, dir, "--redis-url", url, "backup"); code != 0 {
+		t.Fatalf("backup: %s", e)
+	}
+	if out, e, code := redback(t, dir, "--redis-url", url, "diff", "latest", "--live"); code != 0 || out != "" {
+		t.Fatalf("diff of an unchanged server (%d): %q %s", code, out, e)
+	}
+	c.Set(ctx, "user:42:a", "bad", 0)
+	c.Set(ctx, "user:42:b", "new", 0)
+	c.Set(ctx, "other", "y", 0)
+	out, e, code := redback(t, dir, "--redis-url", url, "diff", "latest", "--live", "--match", "user:42:*")
+	if code != 1 || !strings.Contains(out, "~ 0 user:42:a (value)") || !strings.Contains(out, "+ 0 user:42:b (string)") || strings.Contains(out, "other") {
+		t.Fatalf("diff --live --match (%d): %q %s", code, out, e)
+	}
+	out, _, code = redback(t, dir, "--redis-url", url, "diff", "latest", "--live", "--json")
+	var res struct {
+		Differences    []struct{ Change, Escaped string }
+		Added, Changed int
+		Equal, Success bool
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || res.Added != 1 || res.Changed != 2 || res.Equal || !res.Success || len(res.Differences) != 3 {
+		t.Fatalf("diff --json (%d): %s", code, out)
+	}
+	for _, args := range [][]string{{"diff", "latest"}, {"diff", "nope.json", "--live"}, {"diff", "redis_backup_20200101_000000.json.gz", "--live"}} {
+		if _, e, code := redback(t, dir, append([]string{"--redis-url", url}, args...)...); code != 2 {
+			t.Fatalf("%v: exit %d: %s", args, code, e)
+		}
+	}
+	if _, e, code := redback(t, dir, "--redis-url", "redis://127.0.0.1:1/0", "diff", "latest", "--live"); code != 2 {
+		t.Fatalf("an unreachable server: exit %d: %s", code, e)
+	}
+}

@@ -38,6 +38,15 @@ func (s *Service) open(ctx context.Context, a archive) (io.ReadCloser, error) {
 	return rc, nil
 }
 
+// Resolve returns the archive name that ref stands for: the newest
+// archive's for Latest, ref itself otherwise (checked). No archive at all
+// is ErrNotFound.
+func (s *Service) Resolve(ctx context.Context, ref string) (string, error) {
+	a, release, err := s.resolve(ctx, ref, false)
+	release()
+	return a.Name, err
+}
+
 // IsPath reports whether ref names a local file rather than an archive in
 // storage: it holds a slash (./file.json.gz, /tmp/x/redis_backup_...).
 func IsPath(ref string) bool {

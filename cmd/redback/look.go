@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,19 @@ func (r *readFlags) add(c *cobra.Command) {
 func (r *readFlags) options(svc *agent.Service, name string) (agent.ReadOptions, error) {
 	ids, err := archiveKeys(name, r.identities, r.passFile, svc.Config().Restore)
 	return agent.ReadOptions{Identities: ids, Local: true}, err
+}
+
+// resolveArg replaces args[0] = latest by the newest archive's name.
+func resolveArg(ctx context.Context, svc *agent.Service, args []string) error {
+	if args[0] != agent.Latest {
+		return nil
+	}
+	name, err := svc.Resolve(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	args[0] = name
+	return nil
 }
 
 func keysCmd(ctx context.Context, g *globals) *cobra.Command {
@@ -61,6 +75,7 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 				out := bufio.NewWriterSize(g.stdout, 256<<10)
 				defer out.Flush()
 				n := 0
+				var line []byte
 				if asJSON {
 					out.WriteString(`{"keys":[`)
 				} else {
@@ -78,15 +93,8 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 						out.WriteString("\n  ")
 						out.Write(b)
 					} else {
-						typ := k.Type
-						if k.RedisType != "" {
-							typ += ":" + k.RedisType
-						}
-						ttl := "-"
-						if k.TTL != nil {
-							ttl = (time.Duration(k.PTTL) * time.Millisecond).String()
-						}
-						fmt.Fprintf(out, "%d\t%s\t%s\t%d\t%d\t%s\n", k.DB, typ, ttl, k.Elements, k.Size, k.Escaped)
+						line = keyLine(line[:0], k)
+						out.Write(line)
 					}
 					n++
 					return nil
@@ -132,6 +140,31 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	rf.add(c)
 	return c
+}
+
+// keyLine appends the text line of one key: database, type, TTL, elements,
+// size and the key, separated by tabs.
+func keyLine(b []byte, k agent.KeyInfo) []byte {
+	b = strconv.AppendInt(b, int64(k.DB), 10)
+	b = append(b, '\t')
+	b = append(b, k.Type...)
+	if k.RedisType != "" {
+		b = append(b, ':')
+		b = append(b, k.RedisType...)
+	}
+	b = append(b, '\t')
+	if k.TTL != nil {
+		b = append(b, (time.Duration(k.PTTL) * time.Millisecond).String()...)
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, k.Elements, 10)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, k.Size, 10)
+	b = append(b, '\t')
+	b = append(b, k.Escaped...)
+	return append(b, '\n')
 }
 
 func showCmd(ctx context.Context, g *globals) *cobra.Command {

@@ -152,3 +152,22 @@ func TestDiffExitStatus(t *testing.T) {
 		t.Fatalf("an unreachable server: exit %d: %s", code, e)
 	}
 }
+
+// TestLatestEverywhere: verify and download take latest too.
+func TestLatestEverywhere(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Client(t, 0).Set(context.Background(), "k", "v", 0)
+	dir := t.TempDir()
+	if _, e, code := redback(t, dir, "--redis-url", srv.URL(0), "verify", "latest"); code != 2 || !strings.Contains(e, "no archive") {
+		t.Fatalf("verify latest without archives (%d): %s", code, e)
+	}
+	if _, e, code := redback(t, dir, "--redis-url", srv.URL(0), "backup"); code != 0 {
+		t.Fatal(e)
+	}
+	if out, e, code := redback(t, dir, "verify", "latest"); code != 0 || !strings.HasPrefix(out, "OK redis_backup_") {
+		t.Fatalf("verify latest (%d): %s %s", code, out, e)
+	}
+	if out, e, code := redback(t, dir, "download", "latest", "-o", "-"); code != 0 || len(out) < 20 || out[0] != 0x1f {
+		t.Fatalf("download latest (%d): %s", code, e)
+	}
+}

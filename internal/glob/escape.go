@@ -12,7 +12,17 @@ import (
 // other byte (control bytes, invalid UTF-8, non-printable runes) as \xHH
 // with two lowercase hex digits. Unquote reverses it.
 func Quote(b []byte) string {
-	out := make([]byte, 0, len(b))
+	plain := true
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(b) // printable ASCII: the common case, as it is
+	}
+	out := make([]byte, 0, len(b)+8)
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
 		switch {

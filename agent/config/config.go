@@ -230,6 +230,9 @@ type API struct {
 	ReadTokens []APIReadToken `yaml:"read_tokens"`
 	// TokenTTL is the lifetime of a bearer token from a login (default 15m).
 	TokenTTL time.Duration `yaml:"token_ttl"`
+	// MaxUploadBytes caps an archive sent to POST /api/backup/upload
+	// (default 16 GiB).
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// ReadyMaxAge makes /readyz fail when the newest backup is older
 	// (e.g. 26h); 0 only checks that Redis answers.
 	ReadyMaxAge time.Duration `yaml:"ready_max_age"`

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,42 +52,22 @@ func diffCmd(ctx context.Context, g *globals) *cobra.Command {
 				o.ReadOptions = ro
 				out := bufio.NewWriterSize(g.stdout, 64<<10)
 				defer out.Flush()
-				n := 0
+				list := jsonList{w: out, member: "differences"}
 				if asJSON {
-					out.WriteString(`{"differences":[`)
+					list.begin()
 				}
 				res, err := svc.Diff(ctx, args[0], b, o, func(d agent.Difference) error {
 					if asJSON {
-						bs, err := json.Marshal(d)
-						if err != nil {
-							return err
-						}
-						if n > 0 {
-							out.WriteByte(',')
-						}
-						out.WriteString("\n  ")
-						out.Write(bs)
-					} else {
-						fmt.Fprintln(out, diffLine(d))
+						return list.add(d)
 					}
-					n++
-					return nil
+					_, err := fmt.Fprintln(out, diffLine(d))
+					return err
 				})
 				if asJSON {
-					bs, _ := json.Marshal(res)
-					if n > 0 {
-						out.WriteString("\n")
+					if err := list.end(g, res, err); err != nil {
+						return err
 					}
-					out.WriteString("],")
-					out.WriteString(strings.TrimPrefix(string(bs), `{"differences":null,`))
-					out.WriteString("\n")
-				}
-				if err != nil {
-					if asJSON {
-						out.Flush()
-						fmt.Fprintf(g.stderr, "redback: %v\n", err)
-						return reportedError{err}
-					}
+				} else if err != nil {
 					return err
 				}
 				out.Flush()

@@ -74,30 +74,20 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 				}
 				out := bufio.NewWriterSize(g.stdout, 256<<10)
 				defer out.Flush()
-				n := 0
 				var line []byte
+				list := jsonList{w: out, member: "keys"}
 				if asJSON {
-					out.WriteString(`{"keys":[`)
+					list.begin()
 				} else {
 					fmt.Fprintln(out, "DB\tTYPE\tTTL\tELEMENTS\tSIZE\tKEY")
 				}
 				page, err := svc.Keys(ctx, args[0], agent.KeysOptions{ReadOptions: ro, Selection: sel}, func(k agent.KeyInfo) error {
 					if asJSON {
-						b, err := json.Marshal(k)
-						if err != nil {
-							return err
-						}
-						if n > 0 {
-							out.WriteByte(',')
-						}
-						out.WriteString("\n  ")
-						out.Write(b)
-					} else {
-						line = keyLine(line[:0], k)
-						out.Write(line)
+						return list.add(k)
 					}
-					n++
-					return nil
+					line = keyLine(line[:0], k)
+					_, err := out.Write(line)
+					return err
 				})
 				if asJSON {
 					res := agent.KeysResult{KeysPage: page}
@@ -106,21 +96,7 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 					} else {
 						res.Success = true
 					}
-					b, _ := json.Marshal(res)
-					// The keys went first; the rest of the object follows them.
-					tail := strings.TrimPrefix(string(b), `{"keys":null,`)
-					if n > 0 {
-						out.WriteString("\n")
-					}
-					out.WriteString("],")
-					out.WriteString(tail)
-					out.WriteString("\n")
-					if err != nil {
-						out.Flush()
-						fmt.Fprintf(g.stderr, "redback: %v\n", err)
-						return reportedError{err}
-					}
-					return nil
+					return list.end(g, res, err)
 				}
 				if err != nil {
 					return err
@@ -140,6 +116,48 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	rf.add(c)
 	return c
+}
+
+// jsonList streams one JSON object whose first member is a long array:
+// begin writes {"member":[, add each element, end the rest of the object
+// (the fields of v after the array, which v marshals as null).
+type jsonList struct {
+	w      *bufio.Writer
+	member string
+	n      int
+}
+
+func (l *jsonList) begin() { l.w.WriteString(`{"` + l.member + `":[`) }
+
+func (l *jsonList) add(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if l.n > 0 {
+		l.w.WriteByte(',')
+	}
+	l.w.WriteString("\n  ")
+	l.w.Write(b)
+	l.n++
+	return nil
+}
+
+// end writes the rest of v and reports err (already in v) as printed.
+func (l *jsonList) end(g *globals, v any, err error) error {
+	b, _ := json.Marshal(v)
+	if l.n > 0 {
+		l.w.WriteString("\n")
+	}
+	l.w.WriteString("],")
+	l.w.WriteString(strings.TrimPrefix(string(b), `{"`+l.member+`":null,`))
+	l.w.WriteString("\n")
+	if err != nil {
+		l.w.Flush()
+		fmt.Fprintf(g.stderr, "redback: %v\n", err)
+		return reportedError{err}
+	}
+	return nil
 }
 
 // keyLine appends the text line of one key: database, type, TTL, elements,

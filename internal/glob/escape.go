@@ -24,20 +24,28 @@ func Quote(b []byte) string {
 	}
 	out := make([]byte, 0, len(b)+8)
 	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		switch {
-		case r == '\\':
-			out = append(out, '\\', '\\')
-		case r == utf8.RuneError && n <= 1, !unicode.IsPrint(r) && r != ' ':
-			for _, c := range b[:n] {
-				out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&15])
-			}
-		default:
-			out = append(out, b[:n]...)
+		var n int
+		if b[0] == '\\' {
+			out, n = append(out, '\\', '\\'), 1
+		} else {
+			out, n = appendRune(out, b)
 		}
 		b = b[n:]
 	}
 	return string(out)
+}
+
+// appendRune appends the first rune of b as text when it is printable,
+// else its bytes as \xHH; it returns the bytes of b it took.
+func appendRune(out, b []byte) ([]byte, int) {
+	r, n := utf8.DecodeRune(b)
+	if r == utf8.RuneError && n <= 1 || !unicode.IsPrint(r) && r != ' ' {
+		for _, c := range b[:n] {
+			out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&15])
+		}
+		return out, n
+	}
+	return append(out, b[:n]...), n
 }
 
 const hexDigit = "0123456789abcdef"
@@ -161,16 +169,11 @@ func (p Pattern) String() string {
 			b = b[2:]
 			continue
 		}
-		r, n := utf8.DecodeRune(b)
-		switch {
-		case b[0] == '\\':
-			out = append(out, '\\') // a backslash at the end: a literal one
-		case r == utf8.RuneError && n <= 1, !unicode.IsPrint(r) && r != ' ':
-			for _, c := range b[:n] {
-				out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&15])
-			}
-		default:
-			out = append(out, b[:n]...)
+		var n int
+		if b[0] == '\\' {
+			out, n = append(out, '\\'), 1 // a backslash at the end: a literal one
+		} else {
+			out, n = appendRune(out, b)
 		}
 		b = b[n:]
 	}

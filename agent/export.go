@@ -77,7 +77,7 @@ func (s *Service) Export(ctx context.Context, name string, w io.Writer, o Export
 	if err != nil {
 		return res, translate(err)
 	}
-	integrity, err := s.precheck(ctx, info, o.Identities)
+	integrity, err := s.precheck(ctx, archive{Info: info}, o.Identities)
 	if err != nil {
 		return res, err
 	}
@@ -91,7 +91,7 @@ func (s *Service) Export(ctx context.Context, name string, w io.Writer, o Export
 			srv.Stop()
 		}
 	}()
-	st, err := s.replay(ctx, info, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
+	st, err := s.replay(ctx, archive{Info: info}, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
 		bin, err := exportBinary(o.ServerBinary, hdr.Source.Server)
 		if err != nil {
 			return nil, engine.RestoreOptions{}, err

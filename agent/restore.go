@@ -33,7 +33,17 @@ type RestoreOptions struct {
 	// (the source's dataset memory, recorded at backup time).
 	IgnoreMemory bool
 	Progress     func(engine.Progress)
+	// Selection restores only the keys it picks; the others are counted
+	// in RestoreResult.FilteredCount and never touched.
+	Selection Selection
+	// Local lets the name be the path of a local file (IsPath: it holds a
+	// slash), read in place with the same checks (the command line's
+	// restore ./file.json.gz). The API never sets it.
+	Local bool
 }
+
+// selection compiles o.Selection.
+func (o RestoreOptions) selection() (*keySelection, error) { return o.Selection.compile() }
 
 // Restore writes the keys of archive name into the server. Before it writes
 // anything it checks the whole archive (its recorded SHA-256, or a full read
@@ -49,9 +59,11 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 			s.log.Error("restore failed", "file", name, "err", err)
 		}
 	}()
-	if err := sinks.ValidateName(name); err != nil {
-		res.Filename = ""
-		return res, translate(err)
+	if !(o.Local && IsPath(name)) && name != Latest {
+		if err := sinks.ValidateName(name); err != nil {
+			res.Filename = ""
+			return res, translate(err)
+		}
 	}
 	ttlName := o.TTL
 	if ttlName == "" {
@@ -61,20 +73,24 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	sel, err := o.selection()
+	if err != nil {
+		return res, err
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	release := s.hold(name)
+	a, release, err := s.resolve(ctx, name, o.Local)
 	defer release()
-
-	info, err := s.sink.Stat(ctx, name)
 	if err != nil {
-		return res, translate(err)
+		return res, err
 	}
+	res.Filename = a.Name
+	info := a.Info
 	if !o.NoPrecheck {
-		integrity, err := s.precheck(ctx, info, o.Identities)
+		integrity, err := s.precheck(ctx, a, o.Identities)
 		if err != nil {
 			return res, err
 		}
@@ -94,7 +110,15 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		}
 	}
 
-	st, rerr := s.replay(ctx, info, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
+	var filtered *selected
+	var wrap func(engine.ChunkSource) engine.ChunkSource
+	if sel != nil {
+		wrap = func(src engine.ChunkSource) engine.ChunkSource {
+			filtered = &selected{src: src, sel: sel}
+			return filtered
+		}
+	}
+	st, rerr := s.replayFrom(ctx, a, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
 		dbmap, err := s.databaseMap(hdr, o.DBMap)
 		return s.redis, engine.RestoreOptions{
 			Overwrite: o.Overwrite,
@@ -103,8 +127,12 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 			DBMap:     dbmap,
 			Progress:  withTotal(o.Progress, info),
 		}, err
-	})
+	}, wrap)
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
+	if filtered != nil {
+		res.FilteredCount = filtered.left
+		res.TotalKeys += filtered.left
+	}
 	res.ExpiredCount = st.Expired
 	res.Errors = st.Messages
 	res.Warnings = append(res.Warnings, st.Warnings...)
@@ -113,8 +141,8 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	if rerr != nil {
 		return res, translate(rerr)
 	}
-	s.log.Info("restore complete", "file", name, "restored", st.Restored, "skipped", st.Skipped,
-		"errors", st.Errors, "total", st.Total, "dry_run", o.DryRun, "overwrite", o.Overwrite)
+	s.log.Info("restore complete", "file", a.Name, "restored", st.Restored, "skipped", st.Skipped,
+		"errors", st.Errors, "filtered", res.FilteredCount, "total", res.TotalKeys, "dry_run", o.DryRun, "overwrite", o.Overwrite)
 	if st.Errors > 0 {
 		return res, fmt.Errorf("%d of %d keys failed; the first: %s", st.Errors, st.Total, first(st.Messages))
 	}
@@ -125,13 +153,19 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 // options that opts makes of the archive's header (the restore's tuning of
 // agent.yaml is filled in here). A refusal of opts is returned as it is,
 // before any write.
-func (s *Service) replay(ctx context.Context, info sinks.Info, ids []age.Identity, opts func(codec.Header) (*redis.Options, engine.RestoreOptions, error)) (engine.RestoreStats, error) {
-	rc, _, err := s.sink.Open(ctx, info.Name)
+func (s *Service) replay(ctx context.Context, a archive, ids []age.Identity, opts func(codec.Header) (*redis.Options, engine.RestoreOptions, error)) (engine.RestoreStats, error) {
+	return s.replayFrom(ctx, a, ids, opts, nil)
+}
+
+// replayFrom is replay with the chunks passed through wrap (a key
+// selection) when it is not nil.
+func (s *Service) replayFrom(ctx context.Context, a archive, ids []age.Identity, opts func(codec.Header) (*redis.Options, engine.RestoreOptions, error), wrap func(engine.ChunkSource) engine.ChunkSource) (engine.RestoreStats, error) {
+	rc, err := s.open(ctx, a)
 	if err != nil {
-		return engine.RestoreStats{}, translate(err)
+		return engine.RestoreStats{}, err
 	}
 	defer rc.Close()
-	rd, err := s.openArchive(info.Name, rc, ids)
+	rd, err := s.openArchive(a.Name, rc, ids)
 	if err != nil {
 		return engine.RestoreStats{}, err
 	}
@@ -149,7 +183,11 @@ func (s *Service) replay(ctx context.Context, info sinks.Info, ids []age.Identit
 	eo.Workers = s.cfg.Restore.Workers
 	eo.MaxErrors = s.cfg.Restore.MaxErrors
 	eo.KeysPerSecond = s.cfg.Restore.KeysPerSecond
-	return engine.NewRestorer(target, eo).Restore(ctx, rd)
+	var src engine.ChunkSource = rd
+	if wrap != nil {
+		src = wrap(rd)
+	}
+	return engine.NewRestorer(target, eo).Restore(ctx, src)
 }
 
 // withTotal fills in the key count of the archive's manifest (when it has
@@ -201,11 +239,12 @@ const warnNoChecksum = "the archive carries no checksum (a seed or version 1 arc
 // for a seed or version 1 archive without a manifest, which is read whole
 // and parses, but which nothing can vouch for; the restore goes on with a
 // warning (seed archives restore, that is the contract).
-func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Identity) (string, error) {
+func (s *Service) precheck(ctx context.Context, a archive, ids []age.Identity) (string, error) {
+	info := a.Info
 	if info.Manifest != nil && info.Manifest.SHA256 != "" {
-		rc, _, err := s.sink.Open(ctx, info.Name)
+		rc, err := s.open(ctx, a)
 		if err != nil {
-			return "", translate(err)
+			return "", err
 		}
 		defer rc.Close()
 		h := newCountingHash(rc)
@@ -217,9 +256,9 @@ func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Ident
 		}
 		if info.Encrypted {
 			// Check the key now, before any write.
-			rc2, _, err := s.sink.Open(ctx, info.Name)
+			rc2, err := s.open(ctx, a)
 			if err != nil {
-				return "", translate(err)
+				return "", err
 			}
 			defer rc2.Close()
 			rd, err := s.openArchive(info.Name, rc2, ids)
@@ -230,7 +269,7 @@ func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Ident
 		}
 		return IntegrityManifest, nil
 	}
-	v, err := s.readWhole(ctx, info.Name, ids)
+	v, err := s.readWhole(ctx, a, ids)
 	if err != nil {
 		return "", err
 	}
@@ -242,11 +281,12 @@ func (s *Service) precheck(ctx context.Context, info sinks.Info, ids []age.Ident
 }
 
 // readWhole reads an archive end to end without touching Redis.
-func (s *Service) readWhole(ctx context.Context, name string, ids []age.Identity) (VerifyResult, error) {
+func (s *Service) readWhole(ctx context.Context, a archive, ids []age.Identity) (VerifyResult, error) {
+	name, info := a.Name, a.Info
 	v := VerifyResult{Filename: name}
-	rc, info, err := s.sink.Open(ctx, name)
+	rc, err := s.open(ctx, a)
 	if err != nil {
-		return v, translate(err)
+		return v, err
 	}
 	defer rc.Close()
 	h := newCountingHash(rc)
@@ -329,7 +369,11 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 	}
 	release := s.hold(name)
 	defer release()
-	v, err = s.readWhole(ctx, name, ids)
+	in, err := s.sink.Stat(ctx, name)
+	if err != nil {
+		return VerifyResult{Filename: name}, translate(err)
+	}
+	v, err = s.readWhole(ctx, archive{Info: in}, ids)
 	if err != nil {
 		return v, err
 	}

@@ -42,6 +42,9 @@ type BackupResult struct {
 	Source     string `json:"source,omitempty"`
 	ReplID     string `json:"replid,omitempty"`
 	ReplOffset int64  `json:"repl_offset,omitempty"`
+	// Filter is backup.include/exclude when they were set: the archive
+	// holds only the keys they selected, and records them.
+	Filter *ArchiveFilter `json:"filter,omitempty"`
 	// Suspect says why the new archive looks like a backup of an emptied or
 	// shrunken server (retention keeps it and counts it towards no rule);
 	// Warnings lists that and other things worth a look (an empty server).
@@ -108,7 +111,11 @@ type RestoreResult struct {
 	ErrorCount    int64  `json:"error_count"`
 	TotalKeys     int64  `json:"total_keys"`
 
-	ExpiredCount    int64    `json:"expired_count"`
+	ExpiredCount int64 `json:"expired_count"`
+	// FilteredCount counts the keys of the archive that the restore's
+	// selection (match, exclude, types, db) left out, untouched:
+	// restored + skipped + errors + filtered = total_keys.
+	FilteredCount   int64    `json:"filtered_count"`
 	DryRun          bool     `json:"dry_run"`
 	Overwrite       bool     `json:"overwrite"`
 	DurationSeconds float64  `json:"duration_seconds"`

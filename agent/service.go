@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -27,6 +28,7 @@ import (
 	"github.com/redback-dev/redback/agent/lease"
 	"github.com/redback-dev/redback/agent/retention"
 	"github.com/redback-dev/redback/codec"
+	"github.com/redback-dev/redback/internal/glob"
 	"github.com/redback-dev/redback/sinks"
 )
 
@@ -171,6 +173,18 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		},
 		method: SourceScan,
 	}
+	sel := s.backupSelection()
+	if sel != nil {
+		job.filter = &codec.Filter{}
+		for _, p := range sel.Include {
+			job.filter.Include = append(job.filter.Include, p.Raw())
+		}
+		for _, p := range sel.Exclude {
+			job.filter.Exclude = append(job.filter.Exclude, p.Raw())
+		}
+		b, _ := json.Marshal(filterOf(codec.Header{Filter: job.filter}))
+		job.manifest["filter"] = string(b)
+	}
 	if o.Compress != nil {
 		job.compress = *o.Compress
 	}
@@ -196,7 +210,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 				return engine.DumpStats{}, err
 			}
 			rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
-				engine.RDBOptions{SkipKeys: s.skipKeys(), Databases: s.cfg.Redis.Databases, Progress: o.Progress})
+				engine.RDBOptions{SkipKeys: s.skipKeys(), Select: selectFuncOf(sel), Databases: s.cfg.Redis.Databases, Progress: o.Progress})
 			if err != nil {
 				return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
 			}
@@ -211,6 +225,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
 			Progress:       o.Progress,
 			SkipKeys:       s.skipKeys(),
+			Select:         selectFuncOf(sel),
 		})
 		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
 			w, err := begin(nil, nil)
@@ -256,6 +271,8 @@ type archiveJob struct {
 	source   codec.Source
 	manifest map[string]string
 	method   string
+	// filter, when set, is the archive's backup filter (a partial backup).
+	filter *codec.Filter
 	// fill writes the keys to the writer begin opens (once), with the
 	// header's source (nil: job.source) and the manifest's source fields
 	// (added to job.manifest).
@@ -312,6 +329,7 @@ func (s *Service) writeArchive(ctx context.Context, job archiveJob) (res BackupR
 			Timestamp: created.Format("20060102_150405"),
 			CreatedAt: created,
 			Source:    job.source,
+			Filter:    job.filter,
 		}, codec.EncodeOptions{Gzip: job.compress, GzipLevel: s.cfg.Backup.GzipLevel, Recipients: s.recipients})
 		return aw, err
 	}
@@ -357,6 +375,7 @@ func (s *Service) writeArchive(ctx context.Context, job archiveJob) (res BackupR
 		FieldTTLKeys:    st.FieldTTLKeys,
 		Server:          engine.Server{Kind: job.source.Server, Version: job.source.ServerVersion}.String(),
 		Source:          job.method,
+		Filter:          filterOf(codec.Header{Filter: job.filter}),
 	}
 	if sn := job.source.Snapshot; sn != nil {
 		res.ReplID, res.ReplOffset = sn.ReplID, sn.Offset
@@ -438,6 +457,16 @@ func (s *Service) checkStored(ctx context.Context, name string, m sinks.Manifest
 		return fmt.Errorf("%w: %s: stored object has %d bytes, SHA-256 %s; written: %d bytes, %s", ErrInvalid, name, h.n, got, m.Size, m.SHA256)
 	}
 	return nil
+}
+
+// backupSelection is backup.include and backup.exclude compiled, nil when
+// a backup takes every key.
+func (s *Service) backupSelection() *glob.Set {
+	set := glob.ParseSet(s.cfg.Backup.Include, s.cfg.Backup.Exclude)
+	if set.Empty() {
+		return nil
+	}
+	return &set
 }
 
 // skipKeys lists the keys a backup leaves out: the HA lease's.

@@ -42,6 +42,14 @@ type Service interface {
 	Ping(ctx context.Context) error
 	RedisStats(ctx context.Context) (agent.RedisStatsResult, error)
 	Address() string
+	// Resolve gives the name agent.Latest stands for.
+	Resolve(ctx context.Context, ref string) (string, error)
+	// Keys, Show and Diff look into archives (names or agent.Latest);
+	// Upload stores an archive sent by a client once it has read whole.
+	Keys(ctx context.Context, name string, o agent.KeysOptions, fn func(agent.KeyInfo) error) (agent.KeysPage, error)
+	Show(ctx context.Context, name string, key []byte, db int, o agent.ShowOptions) (agent.ShowResult, error)
+	Diff(ctx context.Context, a, b string, o agent.DiffOptions, fn func(agent.Difference) error) (agent.DiffResult, error)
+	Upload(ctx context.Context, name string, src io.Reader, ids []age.Identity) (agent.UploadResult, error)
 }
 
 var _ Service = (*agent.Service)(nil)
@@ -115,8 +123,11 @@ type Options struct {
 	// per LogEvery for each kind of refusal, with the number left out
 	// (suppressed=N) on the next line (default 10s).
 	LogEvery time.Duration
-	// Identities decrypt encrypted archives for restores.
+	// Identities decrypt encrypted archives for restores, looks and the
+	// check of uploads.
 	Identities []age.Identity
+	// MaxUploadBytes caps an upload's body (default 16 GiB).
+	MaxUploadBytes int64
 	// Log receives the request errors and the audit log (records with
 	// audit=true). Default: discard.
 	Log *slog.Logger
@@ -205,6 +216,9 @@ func NewTargets(targets []Target, jm *jobs.Manager, o Options) (*Server, error) 
 	setDefault(&o.BodyTimeout, 10*time.Second)
 	setDefault(&o.IdleTimeout, 60*time.Second)
 	setDefault(&o.LogEvery, 10*time.Second)
+	if o.MaxUploadBytes <= 0 {
+		o.MaxUploadBytes = 16 << 30
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}

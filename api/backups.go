@@ -43,6 +43,11 @@ type restoreRequest struct {
 	// TTL is "relative" or "absolute" ("" takes restore.ttl).
 	TTL   string `json:"ttl"`
 	Async bool   `json:"async"`
+	// Match, Exclude, Types and DB restore only the keys they pick.
+	Match   []string `json:"match"`
+	Exclude []string `json:"exclude"`
+	Types   []string `json:"types"`
+	DB      *int     `json:"db"`
 }
 
 // restore restores an archive as a job. With overwrite it needs a fresh
@@ -56,9 +61,14 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	name, err := checkName(req.Filename)
+	name, err := checkRef(req.Filename)
 	if err != nil {
 		return err
+	}
+	if name == agent.Latest {
+		if name, err = t.Service.Resolve(r.Context(), name); err != nil {
+			return err
+		}
 	}
 	if req.TTL != "" {
 		if err := agent.ValidateTTLMode(req.TTL); err != nil {
@@ -73,7 +83,11 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	o := agent.RestoreOptions{Overwrite: req.Overwrite, DryRun: req.DryRun, TTL: req.TTL, Identities: s.opt.Identities}
+	o := agent.RestoreOptions{Overwrite: req.Overwrite, DryRun: req.DryRun, TTL: req.TTL, Identities: s.opt.Identities,
+		Selection: agent.Selection{Match: req.Match, Exclude: req.Exclude, Types: req.Types}}
+	if req.DB != nil {
+		o.Selection.DBs = []int{*req.DB}
+	}
 	return s.runJob(w, r, t.Name, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		o.Progress = progressTo(report)
 		res, err := t.Service.Restore(ctx, name, o)

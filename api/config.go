@@ -34,9 +34,10 @@ func OptionsFromConfig(c config.API) (Options, error) {
 		MaxConns:            c.MaxConnections,
 		HeaderTimeout:       c.HeaderTimeout,
 		BodyTimeout:         c.BodyTimeout,
+		MaxUploadBytes:      c.MaxUploadBytes,
 	}
 	if c.TokenTTL < 0 || c.ReadyMaxAge < 0 || c.LoginWindow < 0 || c.LoginMaxFailures < 0 || c.LoginDailyCap < 0 ||
-		c.LoginClientDailyCap < 0 || c.MaxConnections < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 {
+		c.LoginClientDailyCap < 0 || c.MaxConnections < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 || c.MaxUploadBytes < 0 {
 		return o, errors.New("api: token_ttl, ready_max_age, login_*, max_connections and *_timeout must not be negative")
 	}
 	var errs []error

@@ -122,6 +122,23 @@ func pathName(r *http.Request) (string, error) {
 	return checkName(name)
 }
 
+// checkRef is checkName that also takes agent.Latest.
+func checkRef(name string) (string, error) {
+	if name == agent.Latest {
+		return name, nil
+	}
+	return checkName(name)
+}
+
+// pathRef is pathName that also takes agent.Latest.
+func pathRef(r *http.Request) (string, error) {
+	name, err := url.PathUnescape(mux.Vars(r)["filename"])
+	if err != nil {
+		return "", badRequest("malformed escape in the file name")
+	}
+	return checkRef(name)
+}
+
 // checkName refuses anything that is not a valid archive name (from a path
 // or a JSON body) before any storage call.
 func checkName(name string) (string, error) {

@@ -167,6 +167,7 @@ const (
 	topKeysPerDB
 	topCompleted
 	topSha256
+	topFilter
 )
 
 const (
@@ -331,6 +332,8 @@ func (r *Reader) topMember() error {
 		bit = topCompleted
 	case "sha256":
 		bit = topSha256
+	case "filter":
+		bit = topFilter
 	default:
 		return r.skipValue(1)
 	}
@@ -386,6 +389,11 @@ func (r *Reader) topMember() error {
 		r.trailer.CompletedAt = parseTime(string(s))
 	case topSource:
 		return r.source()
+	case topFilter:
+		if r.seen&(topData|topDBs) != 0 {
+			return corruptf(start, "\"filter\" after the keys")
+		}
+		return r.filter()
 	case topKeysCount:
 		v, err := r.expectInt("keys_count")
 		if err != nil {
@@ -593,6 +601,76 @@ func (r *Reader) source() error {
 			dbs = append(dbs, int(v))
 		}
 		r.hdr.Source.Databases = dbs
+	}
+}
+
+// Limits of a filter (FORMAT.md "filter").
+const (
+	maxFilterPatterns = 1024
+	maxFilterPattern  = 64 << 10
+)
+
+// filter reads the top-level "filter" member; unknown members of it are
+// skipped.
+func (r *Reader) filter() error {
+	if err := r.expect('{', "an object for filter"); err != nil {
+		return err
+	}
+	f := &Filter{}
+	first := true
+	var seen uint8
+	for {
+		more, err := r.next(&first, '}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			r.hdr.Filter = f
+			return nil
+		}
+		start := r.offset()
+		name, err := r.memberName()
+		if err != nil {
+			return err
+		}
+		var dst *[][]byte
+		var bit uint8
+		switch string(name) {
+		case "include":
+			dst, bit = &f.Include, 1
+		case "exclude":
+			dst, bit = &f.Exclude, 2
+		default:
+			if err := r.skipValue(2); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen&bit != 0 {
+			return corruptf(start, "duplicate member %q in filter", name)
+		}
+		seen |= bit
+		if err := r.expect('[', "an array of patterns"); err != nil {
+			return err
+		}
+		af := true
+		for {
+			more, err := r.next(&af, ']')
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			if len(*dst) >= maxFilterPatterns {
+				return r.corrupt("more than %d patterns in filter", maxFilterPatterns)
+			}
+			p, err := r.smallBytes("a filter pattern", maxFilterPattern)
+			if err != nil {
+				return err
+			}
+			*dst = append(*dst, append([]byte(nil), p...))
+		}
 	}
 }
 

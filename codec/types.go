@@ -45,6 +45,17 @@ type Header struct {
 	CreatedAt    time.Time
 	CreatedAtRaw string
 	Source       Source
+	// Filter, when set, says the archive holds only the keys its patterns
+	// selected (backup.include and backup.exclude): it is partial.
+	Filter *Filter
+}
+
+// Filter is the selection of keys a partial backup was taken with
+// (FORMAT.md "filter"): a key was kept when it matched one of Include (or
+// Include is empty) and none of Exclude. The patterns are raw Redis glob
+// patterns (byte strings).
+type Filter struct {
+	Include, Exclude [][]byte
 }
 
 // Source describes the dumped server. It never holds a URL, host or password.

@@ -187,7 +187,26 @@ func (w *Writer) start() {
 		b = append(b, '}')
 	}
 	b = append(b, '}')
+	if f := w.h.Filter; f != nil {
+		b = append(b, `,"filter":{"include":`...)
+		b = appendByteArray(b, f.Include)
+		b = append(b, `,"exclude":`...)
+		b = appendByteArray(b, f.Exclude)
+		b = append(b, '}')
+	}
 	w.buf = b
+}
+
+// appendByteArray appends a JSON array of byte strings.
+func appendByteArray(b []byte, a [][]byte) []byte {
+	b = append(b, '[')
+	for i, s := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = EncodeBytes(b, s)
+	}
+	return append(b, ']')
 }
 
 // openDB positions the writer inside the keys object of database db.

@@ -72,6 +72,12 @@ type Backup struct {
 	// VerifyAfter re-reads each new archive end to end after it is stored.
 	VerifyAfter bool    `yaml:"verify_after"`
 	Encrypt     Encrypt `yaml:"encrypt"`
+	// Include and Exclude select the keys a backup takes: those that
+	// match one of Include (every key when it is empty) and none of
+	// Exclude, by Redis glob patterns (\xHH for any byte). The archive
+	// records them (it is partial).
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
 }
 
 // Encrypt configures age encryption of new archives.
@@ -224,6 +230,9 @@ type API struct {
 	ReadTokens []APIReadToken `yaml:"read_tokens"`
 	// TokenTTL is the lifetime of a bearer token from a login (default 15m).
 	TokenTTL time.Duration `yaml:"token_ttl"`
+	// MaxUploadBytes caps an archive sent to POST /api/backup/upload
+	// (default 16 GiB).
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// ReadyMaxAge makes /readyz fail when the newest backup is older
 	// (e.g. 26h); 0 only checks that Redis answers.
 	ReadyMaxAge time.Duration `yaml:"ready_max_age"`
@@ -615,6 +624,22 @@ func (c Config) validateOne() error {
 	case "", "scan", "replica", "auto":
 	default:
 		errs = append(errs, fmt.Errorf("backup.source: %q: want scan, replica or auto", c.Backup.Source))
+	}
+	for _, pats := range []struct {
+		name string
+		list []string
+	}{{"backup.include", c.Backup.Include}, {"backup.exclude", c.Backup.Exclude}} {
+		if len(pats.list) > 1024 {
+			errs = append(errs, fmt.Errorf("%s: %d patterns (at most 1024)", pats.name, len(pats.list)))
+		}
+		for i, p := range pats.list {
+			switch {
+			case p == "":
+				errs = append(errs, fmt.Errorf("%s[%d]: an empty pattern (an unset variable?); \"*\" is every key", pats.name, i))
+			case len(p) > 64<<10:
+				errs = append(errs, fmt.Errorf("%s[%d]: a pattern of %d bytes (at most 64 KiB)", pats.name, i, len(p)))
+			}
+		}
 	}
 	if c.Backup.GzipLevel < -2 || c.Backup.GzipLevel > 9 {
 		errs = append(errs, fmt.Errorf("backup.gzip_level: %d is not in -2..9", c.Backup.GzipLevel))

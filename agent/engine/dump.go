@@ -70,6 +70,9 @@ type DumpOptions struct {
 	// SkipKeys are never backed up (redback's own lease key: restoring it
 	// would block other agents).
 	SkipKeys [][]byte
+	// Select, when set, keeps only the keys it returns true for
+	// (backup.include/exclude); it is called from the scanning goroutine.
+	Select func(key []byte) bool
 	// Now is the clock used for absolute expiry times (tests).
 	Now func() time.Time
 }
@@ -155,7 +158,7 @@ func (d *Dumper) skip(k []byte) bool {
 			return true
 		}
 	}
-	return false
+	return d.opt.Select != nil && !d.opt.Select(k)
 }
 
 // Dump writes every key of the chosen databases to w. It returns when all

@@ -28,6 +28,9 @@ type RDBOptions struct {
 	Now time.Time
 	// SkipKeys are left out (the HA lease's key).
 	SkipKeys [][]byte
+	// Select, when set, keeps only the keys it returns true for
+	// (backup.include/exclude).
+	Select func(key []byte) bool
 	// Databases, when not empty, are the only ones read.
 	Databases []int
 	// SpillDir holds the temporary files of values that must be read twice
@@ -257,7 +260,8 @@ func (c *rdbConv) keyStart(e *rdbfile.KeyStart) error {
 	c.key.Key = c.keyBuf
 	c.skipping, c.begun, c.fieldTTL = false, false, false
 	c.str, c.streamMeta, c.group, c.tc = c.str[:0], nil, nil, codec.TextChecker{}
-	excluded := c.skip[string(e.Key)] || (len(c.o.Databases) > 0 && !slices.Contains(c.o.Databases, e.DB))
+	excluded := c.skip[string(e.Key)] || (len(c.o.Databases) > 0 && !slices.Contains(c.o.Databases, e.DB)) ||
+		(c.o.Select != nil && !c.o.Select(e.Key))
 	if excluded || (e.HasExpire && e.ExpireAtMs <= c.now) {
 		if !excluded {
 			c.st.Expired++

@@ -17,6 +17,9 @@ func deleteCmd(ctx context.Context, g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withService(ctx, true, func(svc *agent.Service) error {
+				if err := resolveArg(ctx, svc, args); err != nil {
+					return g.emit(asJSON, agent.DeleteResult{Filename: args[0], Error: err.Error()}, err, nil)
+				}
 				res, err := svc.Delete(ctx, args[0])
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					fmt.Fprintf(w, "Deleted %s\n", res.Filename)

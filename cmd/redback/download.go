@@ -25,8 +25,11 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Copy an archive out of storage (to a file, or - for stdout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
 			return g.withService(ctx, true, func(svc *agent.Service) error {
+				if err := resolveArg(ctx, svc, args); err != nil {
+					return err
+				}
+				name := args[0]
 				var src io.ReadCloser
 				outName := name
 				if decrypt {

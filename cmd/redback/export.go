@@ -35,6 +35,9 @@ of its kind. The instance holds the data in memory while it runs. Keys the serve
 				return usageError{fmt.Errorf("export needs -o FILE.rdb (or -o - for stdout)")}
 			}
 			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+				if err := resolveArg(ctx, svc, args); err != nil {
+					return g.emit(asJSON, agent.ExportResult{Filename: args[0], Error: err.Error()}, err, nil)
+				}
 				name := args[0]
 				ids, err := archiveKeys(name, identities, passFile, svc.Config().Restore)
 				if err != nil {

@@ -142,7 +142,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	root.AddCommand(
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
-		exportCmd(ctx, g), importCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
+		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -158,7 +158,8 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		return exitOK
 	}
 	var reported reportedError
-	if !errors.As(err, &reported) {
+	var status exitStatus
+	if !errors.As(err, &reported) && !errors.As(err, &status) {
 		fmt.Fprintf(stderr, "redback: %v\n", err)
 	}
 	return exitCode(err)
@@ -167,9 +168,12 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 // exitCode maps an error to the process's exit status, in one place.
 func exitCode(err error) int {
 	var u usageError
+	var status exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &status):
+		return status.code
 	case errors.As(err, &u), errors.Is(err, agent.ErrInvalid), errors.Is(err, agent.ErrNotFound):
 		return exitUsage
 	}

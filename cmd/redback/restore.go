@@ -21,11 +21,13 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 		dbmap      []string
 	)
 	c := &cobra.Command{
-		Use:   "restore FILENAME",
-		Short: "Restore an archive into the Redis server",
+		Use:   "restore NAME|latest|./path/file",
+		Short: "Restore an archive (or only the keys you pick) into the Redis server",
 		Long: "Restore an archive into the Redis server. Existing keys are skipped and never modified\n" +
 			"unless --overwrite is given; then each is replaced atomically. The whole archive is\n" +
-			"checked before the first key is written.",
+			"checked before the first key is written. NAME may be latest (the newest archive) or a\n" +
+			"path holding a slash (a local file, read in place). --match, --exclude, --type and\n" +
+			"--db N restore only the keys they pick; every other key is left untouched.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
@@ -34,7 +36,8 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 					return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)
 				}
 				o.Identities = ids
-				if o.DBMap, err = parseDBMap(dbmap); err != nil {
+				o.Local = true
+				if o.DBMap, o.Selection.DBs, err = parseDBMap(dbmap); err != nil {
 					return err
 				}
 				var finish func()
@@ -46,8 +49,12 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 					if res.DryRun {
 						verb = "Dry run: would restore"
 					}
-					fmt.Fprintf(w, "%s %d of %d keys from %s (skipped %d, expired %d, errors %d) in %.1fs\n",
-						verb, res.RestoredCount, res.TotalKeys, res.Filename, res.SkippedCount, res.ExpiredCount, res.ErrorCount, res.DurationSeconds)
+					left := ""
+					if res.FilteredCount > 0 {
+						left = fmt.Sprintf(", left out by the selection %d", res.FilteredCount)
+					}
+					fmt.Fprintf(w, "%s %d of %d keys from %s (skipped %d, expired %d, errors %d%s) in %.1fs\n",
+						verb, res.RestoredCount, res.TotalKeys, res.Filename, res.SkippedCount, res.ExpiredCount, res.ErrorCount, left, res.DurationSeconds)
 					for _, m := range res.Warnings {
 						fmt.Fprintln(w, "warning:", m)
 					}
@@ -59,7 +66,10 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.BoolVar(&o.Overwrite, "overwrite", false, "replace existing keys (each atomically)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "read the archive and report what would happen; write nothing")
 	f.StringVar(&o.TTL, "ttl", "", "relative (the TTL as recorded, default) or absolute (skip keys expired since the backup)")
-	f.StringArrayVar(&dbmap, "db", nil, "restore database FROM into database TO (FROM:TO; repeatable)")
+	f.StringArrayVar(&dbmap, "db", nil, "restore database FROM into database TO (FROM:TO), or only database N (N); repeatable")
+	f.StringArrayVar(&o.Selection.Match, "match", nil, "restore only keys that match this Redis glob pattern (repeatable: any of them; \\xHH for any byte)")
+	f.StringArrayVar(&o.Selection.Exclude, "exclude", nil, "leave out keys that match this pattern (repeatable)")
+	f.StringArrayVar(&o.Selection.Types, "type", nil, "restore only keys of this type (string, hash, list, set, zset, stream, raw or a module type; repeatable)")
 	f.StringArrayVar(&identities, "identity", nil, "age identity file for encrypted archives (repeatable; default $REDBACK_IDENTITY_FILE)")
 	f.StringVar(&passFile, "passphrase-file", "", passphraseUsage)
 	f.BoolVar(&o.AllowEviction, "allow-eviction", false, "restore even when the server evicts keys under memory pressure (allkeys-* or volatile-*)")
@@ -69,23 +79,37 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	return c
 }
 
-// parseDBMap parses --db's "FROM:TO" pairs.
-func parseDBMap(pairs []string) (map[int]int, error) {
+// parseDBMap parses --db's values: "FROM:TO" pairs map a database of the
+// archive to one of the target, and "N" selects database N. When any N is
+// given, only the databases named (N, or FROM of a pair) are restored.
+func parseDBMap(vals []string) (map[int]int, []int, error) {
 	m := map[int]int{}
-	for _, p := range pairs {
+	var only []int
+	selected := false
+	for _, p := range vals {
 		a, b, ok := strings.Cut(p, ":")
 		if !ok {
-			return nil, usageError{fmt.Errorf("--db %q: want FROM:TO, e.g. 0:5", p)}
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				return nil, nil, usageError{fmt.Errorf("--db %q: want N (only database N) or FROM:TO, e.g. 0:5", p)}
+			}
+			only, selected = append(only, n), true
+			continue
 		}
 		from, err1 := strconv.Atoi(a)
 		to, err2 := strconv.Atoi(b)
 		if err1 != nil || err2 != nil || from < 0 || to < 0 {
-			return nil, usageError{fmt.Errorf("--db %q: want FROM:TO database numbers", p)}
+			return nil, nil, usageError{fmt.Errorf("--db %q: want FROM:TO database numbers", p)}
 		}
 		if _, dup := m[from]; dup {
-			return nil, usageError{fmt.Errorf("--db: database %d mapped twice", from)}
+			return nil, nil, usageError{fmt.Errorf("--db: database %d mapped twice", from)}
 		}
 		m[from] = to
 	}
-	return m, nil
+	if selected {
+		for from := range m {
+			only = append(only, from)
+		}
+	}
+	return m, only, nil
 }

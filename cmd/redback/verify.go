@@ -27,6 +27,9 @@ fails (exit status 1) and records nothing; restore still takes it, with a warnin
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withService(ctx, true, func(svc *agent.Service) error {
+				if err := resolveArg(ctx, svc, args); err != nil {
+					return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
+				}
 				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
 				if err != nil {
 					return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)

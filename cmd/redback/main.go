@@ -143,6 +143,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
 		exportCmd(ctx, g), importCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
+		versionCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -152,6 +153,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	versionFlag(root)
 	typedArgs(root)
 	err := root.Execute()
 	if err == nil {

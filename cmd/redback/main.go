@@ -109,7 +109,8 @@ type globals struct {
 	// clock drives the schedulers (nil: the real clock; tests set one).
 	clock scheduler.Clock
 	// backs says the command takes backups (its memory limit makes room
-	// for the seen-key set).
+	// for the seen-key set, and it creates a missing storage folder: no
+	// other command does).
 	backs bool
 }
 
@@ -227,7 +228,11 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 		return nil, err
 	}
 	setMemoryLimit(ts, g.backs)
-	return agent.New(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
+	open := agent.NewExisting // only a backup makes the storage folder
+	if g.backs {
+		open = agent.New
+	}
+	return open(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
 }
 
 // withService opens the agent for one command, runs fn and closes it.

@@ -53,10 +53,12 @@ bench: test-deps
 bench-quick: test-deps
 	$(GO) run ./bench --profile 100k
 
+# Each fuzz target for FUZZTIME (CI: `make fuzz FUZZTIME=20s`).
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 5s ./codec
-	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbfile
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbvalue
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./codec
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./agent/engine/rdbfile
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./agent/engine/rdbvalue
 
 clean:
 	rm -rf bin

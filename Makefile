@@ -4,8 +4,17 @@ BIN ?= bin/redback
 
 .PHONY: build test test-deps test-matrix lint bench bench-quick fuzz clean
 
+# The version, commit and commit time that `redback version` and
+# redback_build_info report, stamped with -ldflags -X (go build's own VCS
+# stamping is off under -buildvcs=false, and needs .git in the build).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+REVISION_TIME ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null)
+VERSION_PKG = github.com/redback-dev/redback/agent/version
+LDFLAGS ?= -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Time=$(REVISION_TIME)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/redback
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/redback
 
 # The whole suite, as CI runs it: installs what the tests need when missing
 # (redis-server and friends), checks formatting, runs every test with -race.
@@ -44,10 +53,12 @@ bench: test-deps
 bench-quick: test-deps
 	$(GO) run ./bench --profile 100k
 
+# Each fuzz target for FUZZTIME (CI: `make fuzz FUZZTIME=20s`).
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 5s ./codec
-	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbfile
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 2s ./agent/engine/rdbvalue
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./codec
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./agent/engine/rdbfile
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./agent/engine/rdbvalue
 
 clean:
 	rm -rf bin

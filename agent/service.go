@@ -52,9 +52,24 @@ type Service struct {
 	leaseClient *redis.Client // the lease's, closed by Close
 }
 
-// New opens the sink and checks the configuration. The caller must Close
-// the Service.
+// New opens the sink (creating a missing folder) and checks the
+// configuration. The caller must Close the Service.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, error) {
+	return openService(ctx, cfg, log, sinks.Open)
+}
+
+// NewExisting is New for commands that take no backup (list, verify,
+// restore, delete, ...): it creates no storage, and a storage folder that
+// does not exist is ErrNotFound, naming storage as configured.
+func NewExisting(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, error) {
+	svc, err := openService(ctx, cfg, log, sinks.OpenExisting)
+	if errors.Is(err, sinks.ErrNoStorage) {
+		return nil, fmt.Errorf("%w: storage folder %q does not exist (nothing was created; check --storage, REDBACK_STORAGE or storage:)", ErrNotFound, cfg.Storage)
+	}
+	return svc, err
+}
+
+func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open func(context.Context, string) (*sinks.Sink, error)) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -66,7 +81,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: backup.encrypt: %v", ErrInvalid, err)
 	}
-	sink, err := sinks.Open(ctx, cfg.Storage)
+	sink, err := open(ctx, cfg.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}

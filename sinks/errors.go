@@ -20,6 +20,9 @@ var (
 	// ErrInvalidName: the name is not a valid archive name; storage was not
 	// touched.
 	ErrInvalidName = errors.New("invalid archive name")
+	// ErrNoStorage: OpenExisting found no folder where the storage should
+	// be; nothing was created.
+	ErrNoStorage = errors.New("the storage folder does not exist")
 )
 
 // maxDetail bounds the length of a storage error's text in our messages.

@@ -49,7 +49,7 @@ const staleAge = 15 * time.Minute
 var tmpRE = regexp.MustCompile(`^redis_backup_[0-9]{8}_[0-9]{6}\.json(\.gz)?(\.age)?(\.json)?\.[0-9a-f]+\.tmp$`)
 
 // openFileURL opens file:///abs/path.
-func openFileURL(u *url.URL) (*Sink, error) {
+func openFileURL(u *url.URL, create bool) (*Sink, error) {
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, errors.New("open storage: file URL must not name a host")
 	}
@@ -59,17 +59,21 @@ func openFileURL(u *url.URL) (*Sink, error) {
 	if u.Path == "" || !filepath.IsAbs(u.Path) {
 		return nil, errors.New("open storage: file URL needs an absolute path")
 	}
-	return openLocal(u.Path, "file://"+u.EscapedPath())
+	return openLocal(u.Path, "file://"+u.EscapedPath(), create)
 }
 
-// openLocal opens (creating with mode 0700 when missing) the folder path.
-// Error messages do not contain the path.
-func openLocal(dir, desc string) (*Sink, error) {
+// openLocal opens the folder path, creating it with mode 0700 when missing
+// and create is set (else a missing folder is ErrNoStorage). Error messages
+// do not contain the path.
+func openLocal(dir, desc string, create bool) (*Sink, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, errors.New("open storage folder: cannot resolve path")
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil, fmt.Errorf("open storage folder: %w", ErrNoStorage)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(abs, 0o700); err != nil {
 			return nil, fmt.Errorf("open storage folder: create: %s", cleanDetail(err, abs))

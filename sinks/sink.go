@@ -99,7 +99,16 @@ type Manifest struct {
 //
 // Any other scheme, and any query parameter not listed, is an error. The
 // caller must Close the Sink.
-func Open(ctx context.Context, spec string) (*Sink, error) {
+func Open(ctx context.Context, spec string) (*Sink, error) { return open(ctx, spec, true) }
+
+// OpenExisting is Open for commands that only read what is stored, or
+// change what is there (list, verify, restore, delete, prune): a folder
+// that does not exist is not created, and is an error wrapping
+// ErrNoStorage. Buckets are opened as Open does (neither creates one).
+func OpenExisting(ctx context.Context, spec string) (*Sink, error) { return open(ctx, spec, false) }
+
+// open opens spec, creating a missing folder when create is set.
+func open(ctx context.Context, spec string, create bool) (*Sink, error) {
 	if spec == "" {
 		return nil, errors.New("open storage: empty location")
 	}
@@ -107,7 +116,7 @@ func Open(ctx context.Context, spec string) (*Sink, error) {
 		return nil, errors.New("open storage: location contains a NUL byte")
 	}
 	if !strings.Contains(spec, "://") {
-		return openLocal(spec, spec)
+		return openLocal(spec, spec, create)
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
@@ -122,7 +131,7 @@ func Open(ctx context.Context, spec string) (*Sink, error) {
 	}
 	switch u.Scheme {
 	case "file":
-		return openFileURL(u)
+		return openFileURL(u, create)
 	case "mem":
 		return openMem(u)
 	case "s3":

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/redback-dev/redback/agent/version"
 )
 
 // Metrics are the collectors. Its methods are safe for concurrent use.
@@ -66,9 +68,21 @@ func New(reg prometheus.Registerer) *Metrics {
 		status:      map[string]Status{},
 	}
 	if reg != nil {
+		reg.MustRegister(buildInfo(version.Get()))
 		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned, m.suspect)
 	}
 	return m
+}
+
+// buildInfo is the constant redback_build_info gauge (1, labelled with the
+// binary's version, commit and Go version), as Prometheus' own
+// prometheus_build_info: join on it to see which build a series came from.
+func buildInfo(in version.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "redback", Name: "build_info",
+		Help:        "Always 1; the labels say which redback build is running (version, VCS revision, Go version).",
+		ConstLabels: prometheus.Labels{"version": in.Version, "revision": in.Revision, "goversion": in.GoVersion}})
+	g.Set(1)
+	return g
 }
 
 var (

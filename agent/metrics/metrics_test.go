@@ -1,10 +1,13 @@
 package metrics
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/redback-dev/redback/agent/version"
 )
 
 func TestRecords(t *testing.T) {
@@ -101,4 +104,14 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels map[strin
 		}
 	}
 	return 0, false
+}
+
+func TestBuildInfo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	New(reg)
+	in := version.Get()
+	labels := map[string]string{"version": in.Version, "revision": in.Revision, "goversion": runtime.Version()}
+	if got, ok := value(t, reg, "redback_build_info", labels); !ok || got != 1 {
+		t.Fatalf("redback_build_info%v = %v (found %v), want 1", labels, got, ok)
+	}
 }

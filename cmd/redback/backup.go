@@ -29,6 +29,7 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 				o.Progress, finish = g.progress("backup", asJSON)
 				res, err := svc.Backup(ctx, o)
 				finish()
+				err = noteDefaultRedis(svc, &res.Warnings, err)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					fmt.Fprintf(w, "Backup created: %s\n", res.Filepath)
 					fmt.Fprintf(w, "  keys: %d   size: %d bytes (%.2f MB)   time: %.1fs\n", res.KeysCount, res.Size, res.SizeMB, res.DurationSeconds)

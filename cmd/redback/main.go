@@ -109,7 +109,8 @@ type globals struct {
 	// clock drives the schedulers (nil: the real clock; tests set one).
 	clock scheduler.Clock
 	// backs says the command takes backups (its memory limit makes room
-	// for the seen-key set).
+	// for the seen-key set, and it creates a missing storage folder: no
+	// other command does).
 	backs bool
 }
 
@@ -143,6 +144,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
 		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
+		versionCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -152,6 +154,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	versionFlag(root)
 	typedArgs(root)
 	err := root.Execute()
 	if err == nil {
@@ -229,7 +232,11 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 		return nil, err
 	}
 	setMemoryLimit(ts, g.backs)
-	return agent.New(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
+	open := agent.NewExisting // only a backup makes the storage folder
+	if g.backs {
+		open = agent.New
+	}
+	return open(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
 }
 
 // withService opens the agent for one command, runs fn and closes it.

@@ -179,6 +179,9 @@ func TestBackupListStatsRestoreJSON(t *testing.T) {
 func TestExitCodesAndErrors(t *testing.T) {
 	src := redistest.Start(t)
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "backups"), 0o700); err != nil { // else every command says it is missing
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int

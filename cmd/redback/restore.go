@@ -44,6 +44,7 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 				o.Progress, finish = g.progress("restore", asJSON)
 				res, err := svc.Restore(ctx, args[0], o)
 				finish()
+				err = noteDefaultRedis(svc, &res.Warnings, err)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					verb := "Restored"
 					if res.DryRun {

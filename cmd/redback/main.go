@@ -110,8 +110,13 @@ type globals struct {
 	clock scheduler.Clock
 	// backs says the command takes backups (its memory limit makes room
 	// for the seen-key set, and it creates a missing storage folder: no
-	// other command does).
+	// other command does, but a restore of a local file, fromFile).
 	backs bool
+	// fromFile says the command reads a local archive file in place
+	// (restore ./path): the storage folder is then not needed to exist,
+	// and is made as a backup would (on a fresh host the first restore
+	// comes before any backup).
+	fromFile bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -233,7 +238,7 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 	}
 	setMemoryLimit(ts, g.backs)
 	open := agent.NewExisting // only a backup makes the storage folder
-	if g.backs {
+	if g.backs || g.fromFile {
 		open = agent.New
 	}
 	return open(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))

@@ -42,11 +42,35 @@ func TestReadOnlyCommandsCreateNoStorage(t *testing.T) {
 		}
 	}
 	// A backup creates it; then the same commands work.
+	if err := src.Client(t, 0).Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if _, errOut, code := redback(t, dir, "--storage", "typo", "--redis-url", src.URL(0), "backup"); code != 0 {
 		t.Fatalf("backup: %s", errOut)
 	}
 	if out, errOut, code := redback(t, dir, "--storage", "typo", "list"); code != 0 || !strings.Contains(out, "redis_backup_") {
 		t.Fatalf("list after a backup (%d): %s %s", code, out, errOut)
+	}
+	// On a fresh host the first command is a restore of a copied file: it
+	// needs no storage folder (and makes the default one, as a backup would).
+	archives, err := filepath.Glob(filepath.Join(dir, "typo", "redis_backup_*.json.gz"))
+	if err != nil || len(archives) != 1 {
+		t.Fatalf("archives: %v %v", archives, err)
+	}
+	fresh := t.TempDir()
+	data, err := os.ReadFile(archives[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fresh, filepath.Base(archives[0])), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := redistest.Start(t)
+	if out, errOut, code := redback(t, fresh, "--redis-url", dst.URL(0), "restore", "./"+filepath.Base(archives[0])); code != 0 {
+		t.Fatalf("restore of a local file on a fresh host (%d): %s %s", code, out, errOut)
+	}
+	if v := dst.Client(t, 0).Get(context.Background(), "k").Val(); v != "v" {
+		t.Fatalf("restored k = %q, want v", v)
 	}
 }
 

@@ -30,6 +30,7 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 			"--db N restore only the keys they pick; every other key is left untouched.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.fromFile = agent.IsPath(args[0])
 			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
 				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
 				if err != nil {

@@ -158,6 +158,9 @@ func TestLatestEverywhere(t *testing.T) {
 	srv := redistest.Start(t)
 	srv.Client(t, 0).Set(context.Background(), "k", "v", 0)
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "backups"), 0o700); err != nil { // empty storage
+		t.Fatal(err)
+	}
 	if _, e, code := redback(t, dir, "--redis-url", srv.URL(0), "verify", "latest"); code != 2 || !strings.Contains(e, "no archive") {
 		t.Fatalf("verify latest without archives (%d): %s", code, e)
 	}

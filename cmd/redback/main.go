@@ -110,10 +110,10 @@ type globals struct {
 	clock scheduler.Clock
 	// backs says the command takes backups (its memory limit makes room
 	// for the seen-key set, and it creates a missing storage folder: no
-	// other command does, but a restore of a local file, fromFile).
+	// other command does, but one that reads a local file, fromFile).
 	backs bool
 	// fromFile says the command reads a local archive file in place
-	// (restore ./path): the storage folder is then not needed to exist,
+	// (restore, keys, show or diff of ./path): the storage folder is then not needed to exist,
 	// and is made as a backup would (on a fresh host the first restore
 	// comes before any backup).
 	fromFile bool

@@ -73,6 +73,7 @@ func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	engine.SetClientLogger(log)
 	opt, err := engine.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: redis.url: %v", ErrInvalid, err)

@@ -28,6 +28,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitInterrupted is a shell's status for a command ended by SIGINT
+	// (128 + 2), also used for SIGTERM.
+	exitInterrupted = 130
 )
 
 // usageError marks errors in the command line itself.
@@ -164,6 +167,13 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	err := root.Execute()
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM stopped the command: nothing was left behind
+		// (archives and restores are atomic per key), and a script tells
+		// an interrupt from a failure by the status, as a shell does.
+		fmt.Fprintln(stderr, "redback: interrupted")
+		return exitInterrupted
 	}
 	var reported reportedError
 	var status exitStatus

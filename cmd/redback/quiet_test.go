@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redback-dev/redback/internal/datagen"
+	"github.com/redback-dev/redback/internal/redistest"
+)
+
+// Ctrl-C in the middle of a backup exits 130, as a shell reports SIGINT,
+// says so once, and leaves no listed archive.
+func TestInterruptedBackupExits130(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	if err := datagen.Fill(ctx, src.Client(t, 0), datagen.Spec{Keys: 150000, BigString: 32 << 20, Seed: 23}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	store := filepath.Join(dir, "backups")
+	cmd := exec.Command(binary, "--redis-url", src.URL(0), "--storage", store, "backup")
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		entries, _ := os.ReadDir(store)
+		writing := false
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && !e.IsDir() && info.Size() > 0 {
+				writing = true
+			}
+		}
+		if writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backup never started writing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("the backup finished before the interrupt (%v); make the dataset bigger", err)
+	}
+	if ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit status %d after SIGINT, want %d; stderr:\n%s", ee.ExitCode(), exitInterrupted, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "redback: interrupted"); n != 1 {
+		t.Fatalf("stderr says interrupted %d times:\n%s", n, stderr.String())
+	}
+	out, _, code := redback(t, dir, "--storage", store, "list", "--json")
+	if code != 0 || !strings.Contains(out, `"backups": []`) {
+		t.Fatalf("after Ctrl-C the list is (%d): %s", code, out)
+	}
+}
+
+// A backup of a server that refuses connections prints one error line:
+// go-redis's own log lines (its pool's dial retries) go through slog at
+// debug level, not to stderr in their own format.
+func TestUnreachableServerOneErrorLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "backups"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := redback(t, dir, "--redis-url", "redis://127.0.0.1:1/0", "backup")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "redback: ") || !strings.Contains(lines[0], "connection refused") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}

@@ -19,7 +19,7 @@ func backupCmd(ctx context.Context, g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.backs = true
-			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				o := agent.BackupOptions{Source: source}
 				if cmd.Flags().Changed("no-compress") {
 					compress := !noCompress

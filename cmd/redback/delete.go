@@ -16,7 +16,7 @@ func deleteCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Delete an archive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				if err := resolveArg(ctx, svc, args); err != nil {
 					return g.emit(asJSON, agent.DeleteResult{Filename: args[0], Error: err.Error()}, err, nil)
 				}

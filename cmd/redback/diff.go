@@ -45,7 +45,7 @@ func diffCmd(ctx context.Context, g *globals) *cobra.Command {
 				b = args[1]
 			}
 			g.fromFile = agent.IsPath(args[0]) || agent.IsPath(b)
-			err := g.withService(ctx, true, func(svc *agent.Service) error {
+			err := g.withService(ctx, func(svc *agent.Service) error {
 				ro, err := rf.options(svc, args[0])
 				if err != nil {
 					return err

@@ -25,7 +25,7 @@ func downloadCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Copy an archive out of storage (to a file, or - for stdout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				if err := resolveArg(ctx, svc, args); err != nil {
 					return err
 				}

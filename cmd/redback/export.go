@@ -34,7 +34,7 @@ of its kind. The instance holds the data in memory while it runs. Keys the serve
 			if out == "" {
 				return usageError{fmt.Errorf("export needs -o FILE.rdb (or -o - for stdout)")}
 			}
-			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				if err := resolveArg(ctx, svc, args); err != nil {
 					return g.emit(asJSON, agent.ExportResult{Filename: args[0], Error: err.Error()}, err, nil)
 				}

@@ -33,7 +33,7 @@ file streams through, whatever its size. A corrupt or truncated file stores noth
 				defer f.Close()
 				src = f
 			}
-			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				o := agent.ImportOptions{}
 				if cmd.Flags().Changed("no-compress") {
 					compress := !noCompress

@@ -17,7 +17,7 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "List the archives, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				res, err := svc.List(ctx)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					if len(res.Backups) == 0 {

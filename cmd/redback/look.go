@@ -68,7 +68,7 @@ func keysCmd(ctx context.Context, g *globals) *cobra.Command {
 				sel.DBs = []int{db}
 			}
 			g.fromFile = agent.IsPath(args[0])
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				ro, err := rf.options(svc, args[0])
 				if err != nil {
 					return err
@@ -207,7 +207,7 @@ func showCmd(ctx context.Context, g *globals) *cobra.Command {
 				return usageError{fmt.Errorf("KEY %q: %v", args[1], err)}
 			}
 			g.fromFile = agent.IsPath(args[0])
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				ro, err := rf.options(svc, args[0])
 				if err != nil {
 					return err

@@ -115,6 +115,10 @@ type globals struct {
 	// for the seen-key set, and it creates a missing storage folder: no
 	// other command does, but one that reads a local file, fromFile).
 	backs bool
+	// quiet (-q) prints nothing on success but --json output; verbose
+	// (-v) logs at info level in one-shot commands, which otherwise log
+	// warnings and errors only (their summary says the rest).
+	quiet, verbose bool
 	// fromFile says the command reads a local archive file in place
 	// (restore, keys, show or diff of ./path): the storage folder is then not needed to exist,
 	// and is made as a backup would (on a fresh host the first restore
@@ -144,6 +148,8 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
 	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
 	pf.StringVar(&g.storage, "storage", "", "storage: a folder or a sink URL (overrides REDBACK_STORAGE and the config)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing on success (errors still go to stderr; --json output stays)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what the command does as it goes (info level; debug with REDBACK_LOG_LEVEL=debug)")
 	pf.StringVar(&g.target, "target", os.Getenv("REDBACK_TARGET"), "the target of agent.yaml's targets list to work on (default $REDBACK_TARGET, else the first; serve and schedule: all)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
@@ -220,9 +226,16 @@ type reportedError struct{ error }
 func (r reportedError) Unwrap() error { return r.error }
 
 // logger returns the logger for cfg, writing to stderr.
+//
+// The level is REDBACK_LOG_LEVEL's, else log.level's, else info; quiet
+// (a one-shot command without -v) raises it to warn.
 func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	level := slog.LevelInfo
-	switch strings.ToLower(cfg.Log.Level) {
+	name := os.Getenv("REDBACK_LOG_LEVEL")
+	if name == "" {
+		name = cfg.Log.Level
+	}
+	switch strings.ToLower(name) {
 	case "debug":
 		level = slog.LevelDebug
 	case "warn":
@@ -230,7 +243,7 @@ func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	case "error":
 		level = slog.LevelError
 	}
-	if quiet && level < slog.LevelWarn {
+	if quiet && !g.verbose && level < slog.LevelWarn {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
@@ -241,7 +254,10 @@ func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 }
 
 // service opens the agent of the selected target.
-func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, error) {
+//
+// Every one-shot command prints its own summary, so its log says only what
+// goes wrong (warnings and errors), unless -v.
+func (g *globals) service(ctx context.Context) (*agent.Service, error) {
 	_, ts, err := g.selectTargets(false)
 	if err != nil {
 		return nil, err
@@ -251,12 +267,12 @@ func (g *globals) service(ctx context.Context, quiet bool) (*agent.Service, erro
 	if g.backs || g.fromFile {
 		open = agent.New
 	}
-	return open(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, quiet)))
+	return open(ctx, ts[0].Config, ts[0].Logger(g.logger(ts[0].Config, true)))
 }
 
 // withService opens the agent for one command, runs fn and closes it.
-func (g *globals) withService(ctx context.Context, quiet bool, fn func(*agent.Service) error) error {
-	svc, err := g.service(ctx, quiet)
+func (g *globals) withService(ctx context.Context, fn func(*agent.Service) error) error {
+	svc, err := g.service(ctx)
 	if err != nil {
 		return err
 	}
@@ -282,6 +298,8 @@ func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) e
 	if err != nil {
 		return err
 	}
-	human(g.stdout)
+	if !g.quiet {
+		human(g.stdout)
+	}
 	return nil
 }

@@ -26,7 +26,7 @@ func pruneCmd(ctx context.Context, g *globals) *cobra.Command {
 			"archives copied in by hand (no manifest) and archives being read are never deleted.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				cfg := svc.Config()
 				loc := time.Local
 				if tz := cfg.Schedule.Timezone; tz != "" {

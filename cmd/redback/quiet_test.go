@@ -83,3 +83,36 @@ func TestUnreachableServerOneErrorLine(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
 }
+
+// A backup prints its summary and no log line; -v adds the log, -q prints
+// nothing (but --json output); REDBACK_LOG_LEVEL=error silences even -v.
+func TestOneSummaryQuietVerbose(t *testing.T) {
+	src := redistest.Start(t)
+	if err := src.Client(t, 0).Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		env        []string
+		args       []string
+		out, noOut string
+		log, noLog string
+	}{
+		{args: []string{"backup"}, out: "Backup created:", noLog: "backup complete"},
+		{args: []string{"-v", "backup"}, out: "Backup created:", log: `msg="backup complete"`},
+		{args: []string{"-q", "backup"}, noOut: "Backup created:", noLog: "backup complete"},
+		{args: []string{"-q", "backup", "--json"}, out: `"success": true`, noLog: "backup complete"},
+		{env: []string{"REDBACK_LOG_LEVEL=error"}, args: []string{"-v", "backup"}, out: "Backup created:", noLog: "backup complete"},
+	} {
+		out, errOut, code := runBinary(t, dir, tc.env, append([]string{"--redis-url", src.URL(0)}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errOut)
+		}
+		if tc.out != "" && !strings.Contains(out, tc.out) || tc.noOut != "" && out != "" {
+			t.Errorf("%v %v: stdout %q", tc.env, tc.args, out)
+		}
+		if tc.log != "" && !strings.Contains(errOut, tc.log) || tc.noLog != "" && errOut != "" {
+			t.Errorf("%v %v: stderr %q", tc.env, tc.args, errOut)
+		}
+	}
+}

@@ -31,7 +31,7 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.fromFile = agent.IsPath(args[0])
-			return g.withService(ctx, asJSON, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
 				if err != nil {
 					return g.emit(asJSON, agent.RestoreResult{Filename: args[0], DryRun: o.DryRun, Overwrite: o.Overwrite, Error: err.Error()}, err, nil)

@@ -16,7 +16,7 @@ func statsCmd(ctx context.Context, g *globals) *cobra.Command {
 		Short: "Summarise the stored archives",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				res, err := svc.Stats(ctx)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
 					fmt.Fprintf(w, "Storage:       %s\n", res.Storage)

@@ -125,7 +125,7 @@ func TestTargetsCLI(t *testing.T) {
 
 	// prune works on the chosen target's storage, and its log names it.
 	fb2 := backup("b", 35)
-	_, errOut, code := redback(t, dir, "prune", "--target", "b", "--keep", "1")
+	_, errOut, code := redback(t, dir, "-v", "prune", "--target", "b", "--keep", "1") // -v: the log at info level
 	pruned := ""
 	for _, line := range strings.Split(errOut, "\n") {
 		if strings.Contains(line, `msg="archive pruned"`) {

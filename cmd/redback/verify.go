@@ -26,7 +26,7 @@ archive copied in without its manifest) parses but cannot be verified: verify th
 fails (exit status 1) and records nothing; restore still takes it, with a warning.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(ctx, true, func(svc *agent.Service) error {
+			return g.withService(ctx, func(svc *agent.Service) error {
 				if err := resolveArg(ctx, svc, args); err != nil {
 					return g.emit(asJSON, agent.VerifyResult{Filename: args[0], Error: err.Error()}, err, nil)
 				}

@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/redback
 
-.PHONY: build test test-deps test-matrix lint bench bench-quick fuzz clean
+.PHONY: build test test-deps test-matrix lint lint-units bench bench-quick fuzz clean
 
 # The version, commit and commit time that `redback version` and
 # redback_build_info report, stamped with -ldflags -X (go build's own VCS
@@ -37,13 +37,26 @@ test-matrix: test-deps
 	REDBACK_RANDOM_MATRIX=1 REDBACK_RANDOM_SECONDS=$(RANDOM_SECONDS) $(GO) test -race -count=1 -v -parallel 6 -timeout 90m \
 		-run 'Fidelity|Fill|Diff|Randomized' ./internal/fidelity/ ./agent/engine/
 
-# gofmt, every go vet check, go.mod tidy, and the layering rules of
-# internal/layers (which package may import which).
-lint:
+# gofmt, every go vet check, go.mod tidy, the layering rules of
+# internal/layers (which package may import which), and the systemd units.
+lint: lint-units
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 ./internal/layers
+
+# systemd-analyze verify on copies of configs/*.service whose ExecStart is a
+# freshly built redback (verify wants the binary to exist); any warning
+# (an unknown key, a bad value) fails. Skipped where systemd-analyze is absent.
+# The Go test TestDeploymentFiles (cmd/redback) checks what the units say.
+lint-units:
+	@if ! command -v systemd-analyze >/dev/null; then echo "lint-units: no systemd-analyze, skipped"; exit 0; fi; \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) build -o "$$tmp/redback" ./cmd/redback && \
+	for u in configs/*.service; do sed "s#/usr/local/bin/redback#$$tmp/redback#g" "$$u" > "$$tmp/$$(basename $$u)"; done && \
+	out=$$(cd "$$tmp" && systemd-analyze verify --man=no ./*.service 2>&1); rc=$$?; \
+	if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "systemd-analyze verify:"; echo "$$out"; exit 1; fi; \
+	echo "systemd-analyze verify: $$(ls configs/*.service | tr '\n' ' ')ok"
 
 # The benchmark of docs/PERFORMANCE.md: 1M mixed keys, backup and restore
 # against redis-cli --rdb and redis-cli --pipe. Needs about 3 GB of RAM.

@@ -102,6 +102,14 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 			return d, named(t, err)
 		}
 		d.targets = append(d.targets, Running{Target: t, Service: svc})
+		// redback check's checks, logged: a failure is a warning (the
+		// agent starts anyway: Redis may come up later, the first backup
+		// is yet to be taken).
+		for _, c := range svc.Check(ctx, t.Config.API.ReadyMaxAge) {
+			if !c.OK {
+				t.Logger(o.Log).Warn("check failed at start", "check", c.Name, "detail", c.Detail)
+			}
+		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
 			o.Log.Info("scheduler disabled (schedule.enabled: false)", "target", t.Name)
 			continue

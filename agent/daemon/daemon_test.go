@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -117,5 +118,39 @@ func TestOpenFailureNamesTargetAndClosesOthers(t *testing.T) {
 	_, err := Open(context.Background(), []Target{good, bad}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "target bad") || !errors.Is(err, agent.ErrInvalid) {
 		t.Fatalf("Open: %v", err)
+	}
+}
+
+// TestOpenLogsFailedChecks: Open runs redback check's checks for every
+// target and logs the failures as warnings, naming the target; the agent
+// opens anyway (a Redis that is down now may be up at the first tick).
+func TestOpenLogsFailedChecks(t *testing.T) {
+	srv := redistest.Start(t)
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ts := []Target{target(t, "up", srv.URL(0)), target(t, "down", "redis://127.0.0.1:1/0")}
+	d, err := Open(context.Background(), ts, Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var up, down []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(l, `msg="check failed at start"`) {
+			continue
+		}
+		switch {
+		case strings.Contains(l, "target=up"):
+			up = append(up, l)
+		case strings.Contains(l, "target=down"):
+			down = append(down, l)
+		}
+	}
+	// Both have no archive yet; only "down" has an unreachable Redis.
+	if len(up) != 1 || !strings.Contains(up[0], `check="newest archive"`) {
+		t.Errorf("target up: %q", up)
+	}
+	if len(down) != 2 || !strings.Contains(down[0], "check=redis") || !strings.Contains(down[0], "connection refused") {
+		t.Errorf("target down: %q", down)
 	}
 }

@@ -14,6 +14,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,6 +116,10 @@ func startDir(dir, name, bin string, extra []string) (*Server, error) {
 			return nil, err
 		}
 		cmd.Stdout, cmd.Stderr = stderr, stderr
+		// A process group of its own, so that Stop also ends a forked
+		// child (BGSAVE, a disk-based replica sync) that would otherwise
+		// outlive the server and write into dir while the test removes it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		err = cmd.Start()
 		stderr.Close()
 		if err != nil {
@@ -179,18 +185,26 @@ func (s *Server) Client(t testing.TB, db int) *redis.Client {
 // Stop kills the server and removes its socket directory. It is safe to call
 // more than once.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.Kill()
 	_ = os.RemoveAll(filepath.Dir(s.Socket))
 }
 
 // Kill stops the server abruptly (as a crash would), leaving its files.
+// A forked child of the server (its process group) is killed too, and
+// Kill waits until the group is gone, 200 ms at most (a killed child that
+// nobody reaps stays a zombie, which no longer writes).
 func (s *Server) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	pgid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
 	}
 }
 

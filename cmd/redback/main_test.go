@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,29 +233,7 @@ func TestKilledBackupLeavesNoArchive(t *testing.T) {
 	}
 	dir := t.TempDir()
 	store := filepath.Join(dir, "backups")
-	cmd := exec.Command(binary, "--redis-url", src.URL(0), "--storage", store, "backup")
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the archive is being written, then kill.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		entries, _ := os.ReadDir(store)
-		writing := false
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil && !e.IsDir() && info.Size() > 0 {
-				writing = true
-			}
-		}
-		if writing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the backup never started writing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	cmd := startWritingBackup(t, src, dir, store, nil)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -278,5 +257,31 @@ func TestKilledBackupLeavesNoArchive(t *testing.T) {
 	}
 	if _, _, code := redback(t, dir, "--storage", store, "verify", l.Backups[0].Filename); code != 0 {
 		t.Fatal("the backup after the kill does not verify")
+	}
+}
+
+// startWritingBackup starts `redback backup` of src into store (stderr to
+// stderr when set) and returns once the archive is being written.
+func startWritingBackup(t *testing.T, src *redistest.Server, dir, store string, stderr io.Writer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "--redis-url", src.URL(0), "--storage", store, "backup")
+	cmd.Dir = dir
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		entries, _ := os.ReadDir(store)
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && !e.IsDir() && info.Size() > 0 {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("the backup never started writing")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

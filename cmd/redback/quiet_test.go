@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/redback-dev/redback/internal/datagen"
 	"github.com/redback-dev/redback/internal/redistest"
@@ -25,30 +24,8 @@ func TestInterruptedBackupExits130(t *testing.T) {
 	}
 	dir := t.TempDir()
 	store := filepath.Join(dir, "backups")
-	cmd := exec.Command(binary, "--redis-url", src.URL(0), "--storage", store, "backup")
-	cmd.Dir = dir
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		entries, _ := os.ReadDir(store)
-		writing := false
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil && !e.IsDir() && info.Size() > 0 {
-				writing = true
-			}
-		}
-		if writing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the backup never started writing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	cmd := startWritingBackup(t, src, dir, store, &stderr)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

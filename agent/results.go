@@ -77,6 +77,10 @@ type BackupInfo struct {
 	// shrunken server (see retention.Suspects); such archives are kept and
 	// count towards no retention rule.
 	Suspect string `json:"suspect,omitempty"`
+	// DurationSeconds is how long the backup took (from its start to its
+	// completion, as its manifest records them; absent for archives
+	// copied in).
+	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 }
 
 // ListResult answers GET /api/backup/list and `redback list`.

@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -571,6 +572,9 @@ func (s *Service) info(in sinks.Info) BackupInfo {
 		if m.VerifiedAt != nil {
 			b.Verified = true
 			b.VerifiedAt = isoUTC(*m.VerifiedAt)
+		}
+		if !m.Adopted && m.CompletedAt.After(m.CreatedAt) {
+			b.DurationSeconds = math.Round(m.CompletedAt.Sub(m.CreatedAt).Seconds()*100) / 100
 		}
 	}
 	return b

@@ -32,6 +32,9 @@ type Service interface {
 	List(ctx context.Context) (agent.ListResult, error)
 	Stats(ctx context.Context) (agent.StatsResult, error)
 	Delete(ctx context.Context, name string) (agent.DeleteResult, error)
+	// Verify reads an archive end to end and records the outcome in its
+	// manifest (agent.Service.Verify).
+	Verify(ctx context.Context, name string, ids []age.Identity) (agent.VerifyResult, error)
 	// Stat, Open and OpenRange fail with agent.ErrNotFound for a missing
 	// archive; the caller closes the readers.
 	Stat(ctx context.Context, name string) (agent.ArchiveInfo, error)

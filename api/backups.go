@@ -26,7 +26,7 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	return s.runJob(w, r, t.Name, jobs.KindBackup, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+	return s.runJob(w, r, t.Name, jobs.KindBackup, "", req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		res, err := t.Service.Backup(ctx, agent.BackupOptions{Compress: req.Compress, Progress: progressTo(report)})
 		if err != nil {
 			res.Error = publicMessage(err)
@@ -88,7 +88,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	if req.DB != nil {
 		o.Selection.DBs = []int{*req.DB}
 	}
-	return s.runJob(w, r, t.Name, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+	return s.runJob(w, r, t.Name, jobs.KindRestore, name, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		o.Progress = progressTo(report)
 		res, err := t.Service.Restore(ctx, name, o)
 		if err != nil {
@@ -98,7 +98,15 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// deleteBackup deletes an archive; it needs a fresh code.
+// Kinds of the jobs the API runs besides backups and restores (neither
+// excludes another job).
+const (
+	kindVerify = "verify"
+	kindDelete = "delete"
+)
+
+// deleteBackup deletes an archive; it needs a fresh code. It runs as a
+// job, so that GET /api/jobs lists it, and answers when it is done.
 func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.target(r)
 	if err != nil {
@@ -111,12 +119,46 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.requireFreshCode(r); err != nil {
 		return err
 	}
-	res, err := t.Service.Delete(r.Context(), name)
+	return s.runJob(w, r, t.Name, kindDelete, name, false, func(ctx context.Context, _ func(jobs.Progress)) (any, error) {
+		res, err := t.Service.Delete(ctx, name)
+		if err != nil {
+			return nil, err // answered as an error
+		}
+		return res, nil
+	})
+}
+
+// verifyRequest is POST /api/backup/verify/{filename}'s body (optional).
+type verifyRequest struct {
+	Async bool `json:"async"`
+}
+
+// verify reads an archive end to end as a job (Service.Verify) and
+// records the outcome in its manifest: answered with the VerifyResult, or
+// at once with 202 and the job id when async.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	var req verifyRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if _, err := t.Service.Stat(r.Context(), name); err != nil {
+		return err
+	}
+	return s.runJob(w, r, t.Name, kindVerify, name, req.Async, func(ctx context.Context, _ func(jobs.Progress)) (any, error) {
+		res, err := t.Service.Verify(ctx, name, s.opt.Identities)
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
 }
 
 func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {

@@ -35,6 +35,7 @@ func (s *Server) routes() http.Handler {
 	add("backup_list", "/api/backup/list", readOnly, s.listBackups, http.MethodGet)
 	add("backup_download", "/api/backup/download/{filename:.+}", readOnly, s.download, http.MethodGet, http.MethodHead)
 	add("backup_restore", "/api/backup/restore", adminOnly, s.restore, http.MethodPost)
+	add("backup_verify", "/api/backup/verify/{filename:.+}", adminOnly, s.verify, http.MethodPost)
 	add("backup_delete", "/api/backup/delete/{filename:.+}", adminOnly, s.deleteBackup, http.MethodDelete)
 	add("backup_stats", "/api/backup/stats", readOnly, s.backupStats, http.MethodGet)
 	add("backup_keys", "/api/backup/keys/{filename:.+}", readOnly, s.keys, http.MethodGet)
@@ -42,6 +43,7 @@ func (s *Server) routes() http.Handler {
 	add("backup_diff", "/api/backup/diff", readOnly, s.diff, http.MethodGet)
 	add("backup_upload", "/api/backup/upload", adminOnly, s.upload, http.MethodPost, http.MethodPut)
 	add("redis_stats", "/api/stats", readOnly, s.redisStats, http.MethodGet)
+	add("jobs", "/api/jobs", readOnly, s.listJobs, http.MethodGet)
 	add("job", "/api/jobs/{id}", readOnly, s.job, http.MethodGet)
 	add("targets", "/api/targets", readOnly, s.listTargets, http.MethodGet)
 

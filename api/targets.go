@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/redback-dev/redback/agent/jobs"
 )
 
 // targetParam is the query parameter that selects a target.
@@ -47,6 +50,10 @@ type targetView struct {
 	Error string `json:"error,omitempty"`
 	// Running is the id of the backup or restore running for the target.
 	Running string `json:"running_job,omitempty"`
+	// Health is "ok", "warning" (Warnings say what needs action) or
+	// "error" (Redis or the storage cannot be reached).
+	Health   string   `json:"health"`
+	Warnings []string `json:"warnings"`
 }
 
 type backupRef struct {
@@ -95,6 +102,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) error {
 		if job, ok := s.jobs.RunningIn(t.Name); ok {
 			v.Running = job.ID
 		}
+		s.health(r.Context(), t, &v)
 		out.Targets = append(out.Targets, v)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -102,3 +110,49 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) error {
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// health fills v's Health and Warnings: Redis and the storage reachable
+// (else "error"); a backup, the newest within ready_max_age, a last
+// scheduled backup and a last backup asked of the API that did not fail
+// (else "warning").
+func (s *Server) health(ctx context.Context, t Target, v *targetView) {
+	v.Health, v.Warnings = "ok", []string{}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if err := t.Service.Ping(ctx); err != nil {
+		v.Health = "error"
+		v.Warnings = append(v.Warnings, "Redis does not answer: "+publicMessage(err))
+	}
+	if v.Error != "" {
+		v.Health = "error"
+		v.Warnings = append(v.Warnings, "the storage cannot be read: "+v.Error)
+	}
+	warn := func(msg string) {
+		if v.Health == "ok" {
+			v.Health = "warning"
+		}
+		v.Warnings = append(v.Warnings, msg)
+	}
+	if v.Error == "" && v.LatestBackup == nil {
+		warn("no backup yet")
+	}
+	if max := s.opt.ReadyMaxAge; max > 0 && v.LatestBackup != nil {
+		if created, err := time.Parse(time.RFC3339, v.LatestBackup.CreatedAt); err == nil {
+			if age := s.opt.Now().Sub(created); age > max {
+				warn(fmt.Sprintf("the newest backup is %s old (ready_max_age %s)", age.Round(time.Second), max))
+			}
+		}
+	}
+	if v.LastRun != nil && v.LastRun.Outcome == "failed" {
+		warn("the last scheduled backup failed (" + v.LastRun.StartedAt + ")")
+	}
+	for _, j := range s.jobs.List() {
+		if j.Slot != t.Name || j.Kind != jobs.KindBackup || j.Status == jobs.Running || j.Info.By == "scheduler" {
+			continue // the scheduler's own are last_run
+		}
+		if j.Status == jobs.Failed {
+			warn("the last backup failed: " + publicMessage(j.Err))
+		}
+		break // the last finished backup only
+	}
+}

@@ -221,11 +221,11 @@ type managedJob struct {
 
 func (m managedJob) LastBackup(ctx context.Context) (time.Time, error) { return m.j.LastBackup(ctx) }
 
-// Backup starts the backup as a "backup" job and waits for it. A running
+// Backup starts the backup as a "backup" job (by "scheduler") and waits for it. A running
 // API backup or restore makes it a skipped tick; when ctx ends first (the
 // daemon stops) the job goes on under the manager's shutdown rules.
 func (m managedJob) Backup(ctx context.Context, due time.Time) error {
-	id, err := m.jm.StartIn(m.slot, jobs.KindBackup, func(jctx context.Context, report func(jobs.Progress)) (any, error) {
+	id, err := m.jm.StartWith(m.slot, jobs.KindBackup, jobs.Info{By: "scheduler"}, func(jctx context.Context, report func(jobs.Progress)) (any, error) {
 		return m.j.Run(jctx, due, func(p agent.Progress) {
 			report(jobs.Progress{KeysDone: p.KeysDone, KeysTotal: p.KeysTotal, Bytes: p.Bytes})
 		})

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 )
@@ -78,7 +79,10 @@ type Snapshot struct {
 	ID   string
 	Kind string
 	// Slot is the slot the job ran in ("" for Start's).
-	Slot       string
+	Slot string
+	// Info is what StartWith was told of the job (empty for Start and
+	// StartIn).
+	Info       Info
 	Status     Status
 	Progress   Progress
 	Result     any
@@ -112,11 +116,13 @@ type Manager struct {
 	jobs     map[string]*job
 	finished []string          // ids of finished jobs, oldest first
 	running  map[string]string // slot -> id of its running exclusive job
+	started  uint64            // jobs started so far
 	wg       sync.WaitGroup
 }
 
 type job struct {
 	snap Snapshot
+	seq  uint64 // order of start
 	done chan struct{}
 }
 
@@ -153,6 +159,20 @@ func (m *Manager) Start(kind string, fn Func) (string, error) {
 // exclusive and an exclusive job runs in the same slot, and ErrClosed
 // after Shutdown began. Jobs of different slots run side by side.
 func (m *Manager) StartIn(slot, kind string, fn Func) (string, error) {
+	return m.StartWith(slot, kind, Info{}, fn)
+}
+
+// Info describes a job for those who list jobs.
+type Info struct {
+	// By names who started the job (an admin, "scheduler").
+	By string
+	// Subject is what the job works on (an archive's name), when known.
+	Subject string
+}
+
+// StartWith is StartIn with a description of the job, which its
+// snapshots carry.
+func (m *Manager) StartWith(slot, kind string, info Info, fn Func) (string, error) {
 	id, err := newID()
 	if err != nil {
 		return "", err
@@ -168,9 +188,11 @@ func (m *Manager) StartIn(slot, kind string, fn Func) (string, error) {
 	}
 	m.forgetLocked()
 	j := &job{
-		snap: Snapshot{ID: id, Kind: kind, Slot: slot, Status: Running, StartedAt: m.opt.Now()},
+		snap: Snapshot{ID: id, Kind: kind, Slot: slot, Info: info, Status: Running, StartedAt: m.opt.Now()},
 		done: make(chan struct{}),
 	}
+	m.started++
+	j.seq = m.started
 	m.jobs[id] = j
 	if m.exclusive[kind] {
 		m.running[slot] = id
@@ -246,6 +268,27 @@ func (m *Manager) Get(id string) (Snapshot, error) {
 	}
 	return j.snap, nil
 }
+
+// List returns every job remembered (the running ones, and the finished
+// ones within Keep, at most MaxFinished), the last started first.
+func (m *Manager) List() []Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetLocked()
+	all := make([]*job, 0, len(m.jobs))
+	for _, j := range m.jobs {
+		all = append(all, j)
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a].seq > all[b].seq })
+	out := make([]Snapshot, len(all))
+	for i, j := range all {
+		out[i] = j.snap
+	}
+	return out
+}
+
+// Now is the Manager's clock (Options.Now): the time of its snapshots.
+func (m *Manager) Now() time.Time { return m.opt.Now() }
 
 // Running returns the running exclusive job of the slot "", if any.
 func (m *Manager) Running() (Snapshot, bool) { return m.RunningIn("") }

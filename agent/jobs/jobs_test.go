@@ -234,3 +234,45 @@ func TestSlotsRunSideBySide(t *testing.T) {
 		t.Fatal("slot a still busy after its job ended")
 	}
 }
+
+// TestListNewestFirst: List gives every remembered job, the last started
+// first, with who started it; forgotten jobs are not listed.
+func TestListNewestFirst(t *testing.T) {
+	clock := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	m := New(Options{Now: now, MaxFinished: 2})
+	defer m.Shutdown(context.Background())
+	var ids []string
+	for i, by := range []string{"admin", "scheduler", "", "ops"} {
+		id, err := m.StartWith("t", "verify", Info{By: by, Subject: "s" + by}, func(context.Context, func(Progress)) (any, error) { return i, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Wait(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	release := make(chan struct{})
+	running, err := m.StartWith("t", KindBackup, Info{By: "admin"}, func(context.Context, func(Progress)) (any, error) { <-release; return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.List()
+	// MaxFinished 2: the two oldest finished jobs are forgotten.
+	if len(got) != 3 || got[0].ID != running || got[1].ID != ids[3] || got[2].ID != ids[2] {
+		t.Fatalf("list %+v", got)
+	}
+	if got[0].Status != Running || got[0].Info.By != "admin" || got[1].Info != (Info{By: "ops", Subject: "sops"}) || got[2].Info.By != "" || got[1].Result != 3 {
+		t.Fatalf("list %+v", got)
+	}
+	close(release)
+	m.Wait(context.Background(), running)
+	mu.Lock()
+	clock = clock.Add(2 * time.Hour)
+	mu.Unlock()
+	if got := m.List(); len(got) != 0 {
+		t.Fatalf("after Keep: %+v", got)
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/jobs"
@@ -48,10 +49,13 @@ type restoreRequest struct {
 	Exclude []string `json:"exclude"`
 	Types   []string `json:"types"`
 	DB      *int     `json:"db"`
+	// DBMap sends a database of the archive to another of the server
+	// ({"0": 3}: the command line's --db 0:3).
+	DBMap map[string]int `json:"db_map"`
 }
 
-// restore restores an archive as a job. With overwrite it needs a fresh
-// code as well as the token.
+// restore restores an archive as a job. With overwrite (and no dry run) it
+// needs a fresh code as well as the token.
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.target(r)
 	if err != nil {
@@ -78,7 +82,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	if _, err := t.Service.Stat(r.Context(), name); err != nil {
 		return err
 	}
-	if req.Overwrite {
+	if req.Overwrite && !req.DryRun { // a dry run writes nothing
 		if err := s.requireFreshCode(r); err != nil {
 			return err
 		}
@@ -88,6 +92,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	if req.DB != nil {
 		o.Selection.DBs = []int{*req.DB}
 	}
+	if o.DBMap, err = parseDBMap(req.DBMap); err != nil {
+		return err
+	}
 	return s.runJob(w, r, t.Name, jobs.KindRestore, name, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		o.Progress = progressTo(report)
 		res, err := t.Service.Restore(ctx, name, o)
@@ -96,6 +103,26 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 		}
 		return res, err
 	})
+}
+
+// maxDB bounds a database number (the server's own limit is lower).
+const maxDB = 1 << 20
+
+// parseDBMap reads a restore's db_map: database numbers as keys and
+// values.
+func parseDBMap(m map[string]int) (map[int]int, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[int]int, len(m))
+	for k, to := range m {
+		from, err := strconv.Atoi(k)
+		if err != nil || from < 0 || from > maxDB || strconv.Itoa(from) != k || to < 0 || to > maxDB {
+			return nil, badRequest("db_map: want database numbers, as {\"0\": 3}")
+		}
+		out[from] = to
+	}
+	return out, nil
 }
 
 // Kinds of the jobs the API runs besides backups and restores (neither

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -194,5 +195,31 @@ func TestTargetsHealth(t *testing.T) {
 	h.redis.Stop()
 	if st, w := health(); st != "error" || len(w) != 2 || !strings.Contains(w[0].(string), "Redis does not answer") {
 		t.Fatalf("with Redis down: %s %v", st, w)
+	}
+}
+
+// TestRestoreDBMap: db_map sends a database of the archive to another;
+// malformed maps are refused before anything is written.
+func TestRestoreDBMap(t *testing.T) {
+	h := newHarness(t)
+	h.fill(50)
+	tok := h.login(secretAdmin)
+	name := h.backup(tok)
+	digest := h.redisState()
+	for _, bad := range []string{`{"x": 1}`, `{"-1": 2}`, `{"0": -3}`, `{"01": 2}`, `[1]`} {
+		res := h.do("POST", "/api/backup/restore", `{"filename":"`+name+`","db_map":`+bad+`}`, auth(tok))
+		if res.code != http.StatusBadRequest {
+			t.Errorf("db_map %s: %d %s", bad, res.code, res.body)
+		}
+	}
+	if h.redisState() != digest {
+		t.Fatal("a refused restore changed Redis")
+	}
+	res := h.do("POST", "/api/backup/restore", `{"filename":"`+name+`","db_map":{"0": 3}}`, auth(tok))
+	if res.code != http.StatusOK || res.json()["restored_count"].(float64) != 50 {
+		t.Fatalf("restore into db 3: %d %s", res.code, res.body)
+	}
+	if n := h.redis.Client(t, 3).DBSize(context.Background()).Val(); n != 50 {
+		t.Fatalf("database 3 holds %d keys", n)
 	}
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/redback-dev/redback/api/console"
 )
 
 // handlerFunc is a handler that leaves its errors to the adapter.
@@ -50,6 +52,12 @@ func (s *Server) routes() http.Handler {
 	add("healthz", "/healthz", public, s.healthz, http.MethodGet, http.MethodHead)
 	add("readyz", "/readyz", public, s.readyz, http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", instrument("metrics", promhttp.Handler())).Methods(http.MethodGet).Name("metrics")
+
+	// The web console: its page at /, its assets under /console/; no
+	// token (the page holds no data; it logs in through the API).
+	page := instrument("console", console.Handler())
+	r.Handle("/", page).Methods(http.MethodGet, http.MethodHead).Name("console")
+	r.PathPrefix("/console/").Handler(page).Methods(http.MethodGet, http.MethodHead).Name("console")
 
 	r.NotFoundHandler = instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoRoute)

@@ -26,6 +26,8 @@ type Rule struct {
 var Rules = []Rule{
 	{From: "api", Not: []string{"sinks/...", "agent/engine/...", "codec/...", "github.com/redis/go-redis/...", "agent/scheduled", "agent/daemon"},
 		Why: "the API reaches Redis and storage only through agent.Service"},
+	{From: "api/console", Not: []string{"api", "agent", "agent/...", "sinks/...", "codec/...", "github.com/redis/go-redis/..."},
+		Why: "the web console is static assets that speak to the agent only through the API, over HTTP"},
 	{From: "cmd/...", Not: []string{"agent/engine/...", "sinks/...", "codec/...", "github.com/redis/go-redis/..."},
 		Why: "the command line parses flags and wires; the agent and the codec do the work"},
 	{From: "agent/scheduled", Not: []string{"sinks/...", "agent/engine/...", "codec/...", "github.com/redis/go-redis/..."},

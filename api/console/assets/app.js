@@ -31,7 +31,7 @@ function el(tag, attrs, ...children) {
     else if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
     else e.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     e.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
   }
@@ -154,11 +154,25 @@ function progressBox(box, job) {
   const bar = el('progress', { max: total || 1, 'aria-label': label });
   if (total) bar.value = Math.min(p.keys_done, total);
   else if (job.status !== 'running') bar.value = 1;
-  const parts = [num(p.keys_done) + (total ? ' of ' + num(total) : '') + ' keys'];
+  const parts = [];
+  if (p.keys_done || total) parts.push(num(p.keys_done) + (total ? ' of ' + num(total) : '') + ' keys');
   if (job.keys_per_second) parts.push(num(Math.round(job.keys_per_second)) + ' keys/s');
   if (job.eta_seconds !== undefined && job.eta_seconds !== null) parts.push(seconds(job.eta_seconds) + ' left');
-  parts.push(seconds(job.duration_seconds) + ' so far');
+  parts.push(seconds(job.duration_seconds) + (job.status === 'running' ? ' so far' : ''));
   box.replaceChildren(el('div', { class: 'job-label', text: label }), bar, el('div', { class: 'job-figures', text: parts.join(' · ') }));
+}
+
+// summary says in a line how a finished job went.
+function summary(job) {
+  const r = job.result || {};
+  if (job.status !== 'succeeded') return 'Failed: ' + (job.error || r.error || 'unknown error');
+  switch (job.kind) {
+    case 'backup': return 'Done: ' + num(r.keys_count) + ' keys, ' + bytes(r.size) + '.';
+    case 'verify': return 'Verified: ' + num(r.keys_count) + ' keys (' + r.integrity + ').';
+    case 'restore': return (r.dry_run ? 'Dry run: would restore ' : 'Done: restored ') + num(r.restored_count) + ', skipped ' + num(r.skipped_count) +
+      ', errors ' + num(r.error_count) + ', left out ' + num(r.filtered_count) + '.';
+  }
+  return 'Done.';
 }
 
 // follow polls job id until it ends, drawing its progress into box;
@@ -182,8 +196,10 @@ async function start(path, body, opts = {}) {
     const job = await follow(res.job_id, opts.box || act);
     if (opts.box) progressBox(act, job);
     act.classList.add(job.status);
-    act.append(el('div', { class: 'job-end', text: job.status === 'succeeded' ? 'Done.' : 'Failed: ' + (job.error || 'unknown error') }),
+    act.append(el('div', { class: 'job-end', text: summary(job) }),
       el('button', { type: 'button', class: 'quiet small', text: 'Dismiss', on: { click: () => act.remove() } }));
+    // Successes leave by themselves after a while; failures stay.
+    if (job.status === 'succeeded') setTimeout(() => act.remove(), 20000);
     return job;
   } catch (e) {
     act.remove();
@@ -319,7 +335,7 @@ function chart(title, backups, value, fmt, bars) {
   const pts = (backups || []).filter((b) => typeof value(b) === 'number').map((b) => ({ t: Date.parse(b.created_at), v: value(b) }));
   const fig = el('figure', { class: 'chart' }, el('figcaption', { text: title }));
   if (pts.length === 0) { fig.append(el('p', { class: 'muted', text: 'No data yet.' })); return fig; }
-  const W = 320, H = 140, L = 8, R = 8, T = 10, B = 22;
+  const W = 320, H = 140, L = 14, R = 14, T = 20, B = 22;
   const t0 = pts[0].t, t1 = pts[pts.length - 1].t;
   const vmax = Math.max(...pts.map((p) => p.v)) || 1;
   const x = (t) => (t1 === t0 ? L + (W - L - R) / 2 : L + (t - t0) / (t1 - t0) * (W - L - R));
@@ -338,7 +354,8 @@ function chart(title, backups, value, fmt, bars) {
     for (const p of pts) svg.append(s('circle', { cx: x(p.t), cy: y(p.v), r: 2.5, class: 'dot' }));
   }
   const label = (tx, px, py, anchor) => { const n = s('text', { x: px, y: py, 'text-anchor': anchor, class: 'tick' }); n.textContent = tx; return n; };
-  svg.append(label(fmt(vmax), L, T + 2, 'start'));
+  svg.append(s('line', { x1: L, y1: T, x2: W - R, y2: T, class: 'grid' }));
+  svg.append(label('max ' + fmt(vmax), L, T - 6, 'start'));
   svg.append(label(new Date(t0).toISOString().slice(5, 16).replace('T', ' '), L, H - 6, 'start'));
   if (t1 !== t0) svg.append(label(new Date(t1).toISOString().slice(5, 16).replace('T', ' '), W - R, H - 6, 'end'));
   fig.append(svg, el('p', { class: 'sr-only', text: desc }));
@@ -417,8 +434,7 @@ async function download(name, button) {
 async function verify(name, button) {
   button.disabled = true;
   try {
-    const job = await start('/api/backup/verify/' + encodeURIComponent(name), {});
-    if (job.status === 'succeeded') notice(name + ' verified: ' + num(job.result.keys_count) + ' keys, ' + job.result.integrity + '.', 'succeeded');
+    await start('/api/backup/verify/' + encodeURIComponent(name), {});
     if (location.hash.startsWith('#archives')) route();
   } catch (e) {
     notice('Verify not started: ' + e.message, 'failed');

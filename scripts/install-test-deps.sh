@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from the distribution's packages, when
 # missing: redis-server (the tests start their own throw-away servers), jq,
-# python3, oathtool and curl; then the server matrix (install-servers.sh) and
+# python3, oathtool, curl and chromium; then the server matrix (install-servers.sh) and
 # versitygw.
 set -euo pipefail
 need=()
@@ -12,6 +12,9 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # server with curl.
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The web console's browser tests (api/console) drive Debian's Chromium,
+# headless, through chromedp; they fail without it.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # install-servers.sh unpacks the server matrix from Debian's archive.
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v gpgv >/dev/null 2>&1 || need+=(gpgv)

@@ -152,8 +152,8 @@ function progressBox(box, job) {
   const total = p.keys_total > 0 ? p.keys_total : 0;
   const label = job.kind + (job.filename ? ' of ' + job.filename : '') + ' (' + job.status + ')';
   const bar = el('progress', { max: total || 1, 'aria-label': label });
-  if (total) bar.value = Math.min(p.keys_done, total);
-  else if (job.status !== 'running') bar.value = 1;
+  if (job.status !== 'running') bar.value = total || 1; // ended: full
+  else if (total) bar.value = Math.min(p.keys_done, total);
   const parts = [];
   if (p.keys_done || total) parts.push(num(p.keys_done) + (total ? ' of ' + num(total) : '') + ' keys');
   if (job.keys_per_second) parts.push(num(Math.round(job.keys_per_second)) + ' keys/s');

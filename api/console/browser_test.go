@@ -150,34 +150,28 @@ api:
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	logs := &lockedBuilder{}
-	cmd.Stderr = logs
+	logPath := filepath.Join(dir, "serve.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the process holds its own copy
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	re := regexp.MustCompile(`msg="api listening" addr=(\S+)`)
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
-			return &agent{base: "http://" + m[1], storage: storage, redis: rc}
+		logs, _ := os.ReadFile(logPath)
+		if m := re.FindSubmatch(logs); m != nil {
+			return &agent{base: "http://" + string(m[1]), storage: storage, redis: rc}
 		}
 		if time.Now().After(end) {
-			t.Fatalf("redback serve did not start:\n%s", logs.String())
+			t.Fatalf("redback serve did not start:\n%s", logs)
 		}
 	}
 }
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuilder) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // session is one browser tab on the console, with what it must never do
 // recorded: requests to another origin, script errors, policy violations.
@@ -424,6 +418,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		s.checkLabels("archives")
 		s.shot("05-archives")
+		// The dashboard now shows the archive, verified, and its charts.
+		s.run("dashboard", chromedp.Click(chromedp.Search(button("Dashboard"))), chromedp.WaitVisible(chromedp.CSS(".chart svg")))
+		if got := s.text(".card"); !strings.Contains(got, "Healthy") || !strings.Contains(got, name) || !regexp.MustCompile(`Verified\s*yes`).MatchString(got) {
+			t.Fatalf("dashboard after a verified backup: %q", got)
+		}
+		if n := eval[int](s, `document.querySelectorAll('.chart svg[role=img]').length`); n != 3 {
+			t.Fatalf("%d charts drawn, want 3", n)
+		}
+		s.shot("05b-dashboard")
+		s.run("archives again", chromedp.Click(chromedp.Search(button("Archives"))), chromedp.WaitVisible(chromedp.CSS("table.archives tbody tr[data-name]")))
 
 		// Browse it: find one key and look at it.
 		s.run("browse", chromedp.Click(chromedp.Search(`//a[normalize-space(.)='Browse']`)), chromedp.WaitVisible(chromedp.CSS("table.keys tbody tr")))

@@ -345,7 +345,34 @@ func (s *session) checkLabels(where string) {
 	if len(bad) > 0 {
 		s.t.Errorf("%s: fields without a label: %v", where, bad)
 	}
+	if low := eval[[]string](s, lowContrast); len(low) > 0 {
+		s.t.Errorf("%s: text below WCAG AA contrast: %v", where, low)
+	}
 }
+
+// lowContrast lists the visible texts (of the open dialog, when one is
+// open) whose colour on their background is below WCAG AA: 4.5:1, or 3:1
+// for large text (24px, or 18.66px bold). Disabled controls are exempt.
+const lowContrast = `(() => {
+  const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const v = m[1].split(',').map(Number); return { r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1 }; };
+  const lum = (c) => { const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255 }; };
+  const root = document.querySelector('dialog[open]') || document.body;
+  const out = [];
+  for (const e of root.querySelectorAll('*')) {
+    if (e.closest('svg') || e.closest(':disabled') || !e.offsetParent && e.tagName !== 'DIALOG') continue;
+    const text = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
+    if (!text) continue;
+    const st = getComputedStyle(e);
+    const fg = rgb(st.color), b = bg(e);
+    const l1 = lum(fg), l2 = lum(b);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(text.slice(0, 40) + ' ' + ratio.toFixed(2));
+  }
+  return out;
+})()`
 
 func (s *session) login(c *codes, secret string) {
 	s.t.Helper()
@@ -417,6 +444,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("downloaded %d bytes, the archive has %d", len(got), len(want))
 		}
 		s.checkLabels("archives")
+		// Sorting works from the keyboard: focus a column's button, press Enter.
+		s.run("sort by size with the keyboard", chromedp.Focus(chromedp.CSS("table.archives th:nth-child(3) button")), chromedp.KeyEvent("\r"))
+		if got := eval[string](s, `document.querySelector('table.archives th:nth-child(3)').getAttribute('aria-sort')`); got != "ascending" {
+			t.Fatalf("after Enter on the Size column: aria-sort %q", got)
+		}
+		if got := eval[string](s, `document.activeElement.textContent`); !strings.HasPrefix(got, "Size") {
+			t.Fatalf("the focus moved to %q", got)
+		}
 		s.shot("05-archives")
 		// The dashboard now shows the archive, verified, and its charts.
 		s.run("dashboard", chromedp.Click(chromedp.Search(button("Dashboard"))), chromedp.WaitVisible(chromedp.CSS(".chart svg")))

@@ -60,6 +60,10 @@ func artifacts(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.png")) // a past run's
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	t.Logf("screenshots in %s", dir)
 	return dir
 }

@@ -136,6 +136,10 @@ type Options struct {
 	// Status, when set, gives GET /api/targets the scheduler's view of
 	// each target.
 	Status StatusSource
+	// Metrics serves /metrics (default: promhttp.Handler(), the default
+	// registry); serve sets metrics.Default().Handler(), which lists the
+	// targets' storage first.
+	Metrics http.Handler
 }
 
 // Server is the API. Create it with New; serve Handler().

@@ -218,6 +218,10 @@ type Lease struct {
 type API struct {
 	// Listen is host:port (default 127.0.0.1:8080; REDBACK_LISTEN).
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is a second address serving GET /metrics
+	// alone, without authentication (as /metrics on Listen is), so that a
+	// scraper never needs the admin API; plain HTTP.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TOTPSecret is the base32 TOTP secret (at least 20 bytes decoded) of
 	// the admin named "admin" (REDBACK_TOTP_SECRET). TOTPSecretFile names a
 	// file holding it instead; give one or the other.

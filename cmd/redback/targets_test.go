@@ -318,8 +318,8 @@ func TestServeTargetsScheduled(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(metrics, `redback_backup_runs_total{target="c"}`) {
-		t.Error("/metrics has runs of c, whose schedule is disabled")
+	if !strings.Contains(metrics, `redback_backup_runs_total{target="c"} 0`) {
+		t.Error("/metrics lacks the zero runs of c, whose schedule is disabled (its series exist from the start)")
 	}
 	// Every log line of a target's work names it.
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))

@@ -124,6 +124,9 @@ type globals struct {
 	// and is made as a backup would (on a fresh host the first restore
 	// comes before any backup).
 	fromFile bool
+	// bar is the progress bar's line on stderr, which log records clear
+	// first (logWriter).
+	bar *barLine
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -158,7 +161,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
 		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
-		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g),
+		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g), tokenCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -248,9 +251,9 @@ func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.ToLower(cfg.Log.Format) == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		return slog.New(slog.NewJSONHandler(g.logWriter(), opts))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return slog.New(slog.NewTextHandler(g.logWriter(), opts))
 }
 
 // service opens the agent of the selected target.
@@ -282,10 +285,13 @@ func (g *globals) withService(ctx context.Context, fn func(*agent.Service) error
 
 // emit prints v as JSON (with --json) or runs human to print text. When
 // err is set the command fails; with --json the error is inside v.
+//
+// --json output is one compact JSON document on one line (jq pretty-prints
+// it), with the fields of the API's responses; it is stable: fields are
+// only ever added, never renamed or removed (docs/CLI.md).
 func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) error {
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
 		if e := enc.Encode(v); e != nil {
 			return e
 		}

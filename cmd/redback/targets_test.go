@@ -116,7 +116,7 @@ func TestTargetsCLI(t *testing.T) {
 		t.Fatalf("list with REDBACK_TARGET=b: %+v", l)
 	}
 	out, _, code := redback(t, dir, "stats", "--target", "b", "--json")
-	if code != 0 || !strings.Contains(out, `"total_backups": 1`) || !strings.Contains(out, filepath.Join("nested", "b")) {
+	if code != 0 || !strings.Contains(out, `"total_backups":1`) || !strings.Contains(out, filepath.Join("nested", "b")) {
 		t.Fatalf("stats --target b (%d): %s", code, out)
 	}
 	if _, errOut, code := redback(t, dir, "verify", "--target", "b", fb); code != 0 {

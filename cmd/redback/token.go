@@ -67,7 +67,7 @@ func tokenCreateCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 			}
 			out := struct {
-				Success bool `json:"success"`
+				Success bool   `json:"success"`
 				Token   string `json:"token"`
 				api.MachineToken
 				File string `json:"file"`

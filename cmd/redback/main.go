@@ -136,6 +136,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runWith runs the command line args with g's writers (and clock) and
 // returns the exit status.
 func runWith(ctx context.Context, g *globals, args []string) int {
+	stderr := g.stderr
+	root := newRoot(ctx, g)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM stopped the command: nothing was left behind
+		// (archives and restores are atomic per key), and a script tells
+		// an interrupt from a failure by the status, as a shell does.
+		fmt.Fprintln(stderr, "redback: interrupted")
+		return exitInterrupted
+	}
+	var reported reportedError
+	var status exitStatus
+	if !errors.As(err, &reported) && !errors.As(err, &status) {
+		fmt.Fprintf(stderr, "redback: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// newRoot builds the command tree over g: every command, flag, example
+// and completion.
+func newRoot(ctx context.Context, g *globals) *cobra.Command {
 	stdout, stderr := g.stdout, g.stderr
 	root := &cobra.Command{
 		Use:           "redback",
@@ -146,7 +171,6 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetArgs(args)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
 	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
@@ -171,25 +195,13 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.AddCommand(environmentTopic())
 	versionFlag(root)
+	root.InitDefaultCompletionCmd() // now, so that it gets its examples
+	withExamples(root)
+	completions(ctx, g, root)
 	typedArgs(root)
-	err := root.Execute()
-	if err == nil {
-		return exitOK
-	}
-	if ctx.Err() != nil {
-		// Ctrl-C or SIGTERM stopped the command: nothing was left behind
-		// (archives and restores are atomic per key), and a script tells
-		// an interrupt from a failure by the status, as a shell does.
-		fmt.Fprintln(stderr, "redback: interrupted")
-		return exitInterrupted
-	}
-	var reported reportedError
-	var status exitStatus
-	if !errors.As(err, &reported) && !errors.As(err, &status) {
-		fmt.Fprintf(stderr, "redback: %v\n", err)
-	}
-	return exitCode(err)
+	return root
 }
 
 // exitCode maps an error to the process's exit status, in one place.

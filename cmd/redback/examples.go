@@ -29,9 +29,9 @@ var examples = map[string]string{
   REDIS_URL=redis://new-host:6379/0 redback restore ./redis_backup_20261201_030000.json.gz --db 0:2`,
 	"download": `  redback download latest                       # into ./, under its own name
   redback download redis_backup_20261201_030000.json.gz - | sha256sum`,
-	"delete":   `  redback delete redis_backup_20261201_030000.json.gz`,
-	"verify":   `  redback verify latest`,
-	"prune":    `  redback prune --dry-run          # what the retention rules would delete
+	"delete": `  redback delete redis_backup_20261201_030000.json.gz`,
+	"verify": `  redback verify latest`,
+	"prune": `  redback prune --dry-run          # what the retention rules would delete
   redback prune --keep 7`,
 	"export": `  # Load an archive into a server by its own RDB loading (fast, whole):
   redback export latest -o dump.rdb && redis-server --dir . --dbfilename dump.rdb`,

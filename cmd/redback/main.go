@@ -300,7 +300,7 @@ func (g *globals) withService(ctx context.Context, fn func(*agent.Service) error
 //
 // --json output is one compact JSON document on one line (jq pretty-prints
 // it), with the fields of the API's responses; it is stable: fields are
-// only ever added, never renamed or removed (docs/CLI.md).
+// only ever added, never renamed or removed (README.md, "Commands").
 func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) error {
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)

@@ -70,12 +70,7 @@ func (s *Service) resolve(ctx context.Context, ref string, local bool) (archive,
 		if len(infos) == 0 {
 			return archive{}, nothing, fmt.Errorf("%w: latest: there is no archive in %s", ErrNotFound, s.sink.String())
 		}
-		newest := infos[0]
-		for _, in := range infos[1:] {
-			if !in.Created.Before(newest.Created) {
-				newest = in
-			}
-		}
+		newest := newestOf(infos)
 		release := s.hold(newest.Name)
 		// Stat again under the hold: a prune may have taken it since.
 		in, err := s.sink.Stat(ctx, newest.Name)

@@ -34,6 +34,7 @@ func (s *Service) Import(ctx context.Context, src io.Reader, o ImportOptions) (r
 		return BackupResult{}, err
 	}
 	defer unlock()
+	defer s.observeBackup(OpImport, &res, s.now(), &err)
 	job := archiveJob{compress: s.cfg.Backup.Compress, method: "rdb", manifest: map[string]string{"snapshot": "rdb"}}
 	if o.Compress != nil {
 		job.compress = *o.Compress

@@ -16,6 +16,9 @@ import (
 // nothing is deleted (and archives being read are not looked for).
 func (s *Service) Prune(ctx context.Context, policy retention.Policy, dryRun bool) (res PruneResult, _ []retention.Decision, err error) {
 	defer func() { settle(&res.Success, &res.Error, err) }()
+	if !dryRun {
+		defer func(start time.Time) { s.observe(Op{Kind: OpPrune, Deleted: len(res.Deleted)}, start, err) }(s.now())
+	}
 	res = PruneResult{DryRun: dryRun, Keep: policy.Last, Kept: []string{}, Deleted: []string{}}
 	fail := func(err error) (PruneResult, []retention.Decision, error) {
 		return res, nil, err
@@ -41,7 +44,7 @@ func (s *Service) Prune(ctx context.Context, policy retention.Policy, dryRun boo
 			res.Deleted = append(res.Deleted, d.Name)
 			continue
 		}
-		_, derr := s.Delete(ctx, d.Name)
+		_, derr := s.delete(ctx, d.Name)
 		switch {
 		case errors.Is(derr, ErrBusy):
 			s.log.Info("archive spared: being read", "file", d.Name)

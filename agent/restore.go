@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"filippo.io/age"
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,13 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 		settle(&res.Success, &res.Error, err)
 		if err != nil {
 			s.log.Error("restore failed", "file", name, "err", err)
+		}
+		if !errors.Is(err, ErrBusy) {
+			kind := OpRestore
+			if o.DryRun {
+				kind = OpRestoreDryRun
+			}
+			s.observe(Op{Kind: kind, Archive: res.Filename, Keys: res.RestoredCount}, start, err)
 		}
 	}()
 	if !(o.Local && IsPath(name)) && name != Latest {
@@ -364,6 +372,7 @@ func (s *Service) readWhole(ctx context.Context, a archive, ids []age.Identity) 
 // and the error wraps ErrUnverifiable.
 func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (v VerifyResult, err error) {
 	defer func() { settle(&v.Success, &v.Error, err) }()
+	defer func(start time.Time) { s.observe(Op{Kind: OpVerify, Archive: name, Keys: v.KeysCount}, start, err) }(s.now())
 	if err := sinks.ValidateName(name); err != nil {
 		return VerifyResult{}, translate(err)
 	}

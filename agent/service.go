@@ -51,6 +51,8 @@ type Service struct {
 	leaseMu     sync.Mutex
 	lease       *lease.Lease  // made by Lease
 	leaseClient *redis.Client // the lease's, closed by Close
+
+	observers []func(Op) // see Observe
 }
 
 // New opens the sink (creating a missing folder) and checks the
@@ -159,6 +161,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		return BackupResult{}, err
 	}
 	defer unlock()
+	defer s.observeBackup(OpBackup, &res, s.now(), &err)
 	source := s.cfg.Backup.Source
 	if o.Source != "" {
 		source = o.Source
@@ -680,6 +683,16 @@ func (s *Service) inUse(name string) bool {
 // Delete removes an archive and its manifest. An archive that a restore,
 // verify or download is reading is refused with ErrBusy.
 func (s *Service) Delete(ctx context.Context, name string) (res DeleteResult, err error) {
+	start := s.now()
+	res, err = s.delete(ctx, name)
+	if !errors.Is(err, ErrBusy) {
+		s.observe(Op{Kind: OpDelete, Archive: name}, start, err)
+	}
+	return res, err
+}
+
+// delete is Delete, unobserved (prune reports its deletions as one prune).
+func (s *Service) delete(ctx context.Context, name string) (res DeleteResult, err error) {
 	defer func() { settle(&res.Success, &res.Error, err) }()
 	if err := sinks.ValidateName(name); err != nil {
 		return DeleteResult{}, translate(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"filippo.io/age"
 
@@ -47,6 +48,9 @@ func (s *Service) Upload(ctx context.Context, name string, src io.Reader, ids []
 	if err := sinks.ValidateName(name); err != nil {
 		return res, translate(err)
 	}
+	defer func(start time.Time) {
+		s.observe(Op{Kind: OpUpload, Archive: name, Size: res.Size, Keys: res.KeysCount}, start, err)
+	}(s.now())
 	res.Filename = name
 	l := codec.LayersFromName(name)
 	res.Compressed, res.Encrypted = l.Gzip, l.Age

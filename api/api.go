@@ -81,6 +81,14 @@ type Options struct {
 	ReadTokens []ReadToken
 	// TokenTTL is the lifetime of a login's bearer token (default 15m).
 	TokenTTL time.Duration
+	// FreshAuthWindow, when positive, lets a destructive call made within
+	// that time of the session's login (or of its last fresh code) go
+	// without a fresh code. Zero (the default): every destructive call
+	// needs a code of its own.
+	FreshAuthWindow time.Duration
+	// TokensFile holds the machine tokens (`redback token create`), read
+	// again when it changes; "" disables them.
+	TokensFile string
 	// ReadyMaxAge: /readyz fails when the newest backup is older; 0 only
 	// checks Redis.
 	ReadyMaxAge time.Duration
@@ -139,6 +147,10 @@ type Options struct {
 	// Status, when set, gives GET /api/targets the scheduler's view of
 	// each target.
 	Status StatusSource
+	// Metrics serves /metrics (default: promhttp.Handler(), the default
+	// registry); serve sets metrics.Default().Handler(), which lists the
+	// targets' storage first.
+	Metrics http.Handler
 }
 
 // Server is the API. Create it with New; serve Handler().
@@ -150,6 +162,7 @@ type Server struct {
 	audit    *slog.Logger
 	totp     *totpVerifier
 	sessions *sessions
+	machines *machineTokens
 	readers  []ReadToken
 	limiter  *failureLimiter
 	proxies  []netip.Prefix
@@ -235,6 +248,7 @@ func NewTargets(targets []Target, jm *jobs.Manager, o Options) (*Server, error) 
 		log:      o.Log,
 		audit:    o.Log.With("audit", true),
 		sessions: newSessions(o.TokenTTL, o.Now),
+		machines: &machineTokens{path: o.TokensFile},
 		readers:  o.ReadTokens,
 		limiter: newFailureLimiter(limits{perClient: o.LoginMaxFailures, window: o.LoginWindow,
 			clientDaily: o.LoginClientDailyCap, daily: o.LoginDailyCap}, o.Now),

@@ -22,6 +22,13 @@ const (
 type principal struct {
 	name  string
 	admin bool // false: a read token
+	// token is the SHA-256 of an admin's bearer token; authAt is when its
+	// session last presented a code (the login, or a fresh code since).
+	token  [32]byte
+	authAt time.Time
+	// machine is set for a machine token (admin false): its scopes say
+	// which admin routes it may call, and it needs no fresh code.
+	machine *MachineToken
 }
 
 type principalKey struct{}
@@ -62,11 +69,19 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if !ok {
 		return principal{}, fmt.Errorf("%w: send Authorization: Bearer TOKEN (POST /api/auth/login gives one)", errUnauthorized)
 	}
-	if name, ok := s.sessions.Lookup(tok); ok {
-		return principal{name: name, admin: true}, nil
+	if se, h, ok := s.sessions.Lookup(tok); ok {
+		return principal{name: se.admin, admin: true, token: h, authAt: se.authAt}, nil
 	}
 	if name, ok := matchReadToken(s.readers, tok); ok {
 		return principal{name: name}, nil
+	}
+	mt, ok, err := s.machines.lookup(tok, s.opt.Now())
+	if err != nil {
+		s.log.Error("cannot read api.tokens_file: every machine token is refused", "err", err)
+		return principal{}, fmt.Errorf("%w: machine tokens cannot be checked now (see the server log)", errUnavailable)
+	}
+	if ok {
+		return principal{name: "token:" + mt.Name, machine: &mt}, nil
 	}
 	return principal{}, fmt.Errorf("%w: the token is unknown or expired", errUnauthorized)
 }
@@ -79,7 +94,11 @@ func (s *Server) guard(a access, h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
-		if err == nil && a == adminOnly && !p.admin {
+		switch {
+		case err != nil, a != adminOnly, p.admin:
+		case p.machine != nil && !p.machine.allows(routeName(r)):
+			err = fmt.Errorf("%w: the scopes of machine token %q (%s) do not allow this call", errForbidden, p.machine.Name, strings.Join(p.machine.Scopes, ", "))
+		case p.machine == nil:
 			err = fmt.Errorf("%w: a read-only token cannot do this", errForbidden)
 		}
 		if err != nil {
@@ -97,15 +116,26 @@ func (s *Server) guard(a access, h http.Handler) http.Handler {
 const freshCodeHeader = "X-TOTP-Code"
 
 // requireFreshCode checks the request's X-TOTP-Code against the secret of
-// the admin who holds the token. Failures count against the login limits.
+// the admin who holds the token, and restarts the session's fresh
+// authentication window when it is accepted. Within FreshAuthWindow of the
+// session's last code (off by default), no code is needed. Failures count
+// against the login limits; a right code already used does not.
 func (s *Server) requireFreshCode(r *http.Request) error {
 	p, ok := principalOf(r)
+	if ok && p.machine != nil && p.machine.allows(routeName(r)) {
+		return nil // its scope is the authorisation: automation has no codes
+	}
 	if !ok || !p.admin {
 		return fmt.Errorf("%w: a read-only token cannot do this", errForbidden)
 	}
+	if w := s.opt.FreshAuthWindow; w > 0 && s.opt.Now().Sub(p.authAt) < w {
+		s.audit.Info("fresh code waived: within api.fresh_auth_window", "admin", p.name, "remote", s.clientIP(r),
+			"route", routeName(r), "authenticated_at", p.authAt.UTC().Format(time.RFC3339))
+		return nil
+	}
 	code := r.Header.Get(freshCodeHeader)
 	if code == "" {
-		return fmt.Errorf("%w: this call needs a fresh TOTP code in the %s header", errForbidden, freshCodeHeader)
+		return fmt.Errorf("%w: this call needs a fresh TOTP code in the %s header (a code not used before: the one after the login's)", errForbidden, freshCodeHeader)
 	}
 	invalid := fmt.Errorf("%w: the %s code is invalid or already used", errForbidden, freshCodeHeader)
 	ip := s.clientIP(r)
@@ -118,16 +148,21 @@ func (s *Server) requireFreshCode(r *http.Request) error {
 		s.audit.Warn("fresh code refused: rate limited", "admin", p.name, "remote", ip)
 		return &limitedError{wait: wait}
 	}
-	_, ok, err := s.totp.Verify(code, p.name)
-	s.endAttempt(key, ok || err != nil)
+	_, ok, used, err := s.totp.Verify(code, p.name)
+	s.endAttempt(key, ok || used != nil || err != nil)
 	if err != nil {
 		s.log.Error("cannot record a used TOTP code in api.state_file", "admin", p.name, "err", err)
 		return errStateWrite
+	}
+	if used != nil {
+		s.audit.Warn("fresh code rejected", "admin", p.name, "remote", ip, "route", routeName(r), "why", "already used")
+		return s.totp.usedError(errForbidden, used)
 	}
 	if !ok {
 		s.audit.Warn("fresh code rejected", "admin", p.name, "remote", ip, "route", routeName(r))
 		return invalid
 	}
+	s.sessions.Reauthenticated(p.token)
 	return nil
 }
 
@@ -200,11 +235,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.sample.log(s.audit, slog.LevelWarn, "login refused: rate limited", "remote", ip)
 		return &limitedError{wait: wait}
 	}
-	name, ok, err := s.totp.Verify(req.Code, "")
-	s.endAttempt(key, ok || err != nil)
+	name, ok, used, err := s.totp.Verify(req.Code, "")
+	s.endAttempt(key, ok || used != nil || err != nil)
 	if err != nil {
 		s.log.Error("cannot record a used TOTP code in api.state_file", "admin", name, "err", err)
 		return errStateWrite
+	}
+	if used != nil {
+		s.sample.log(s.audit, slog.LevelWarn, "login failed", "remote", ip, "why", "code already used")
+		return s.totp.usedError(errUnauthorized, used)
 	}
 	if !ok {
 		s.sample.log(s.audit, slog.LevelWarn, "login failed", "remote", ip)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,10 +34,26 @@ func TestLoginCodeWorksOnce(t *testing.T) {
 	if strings.Contains(string(res.body), secretAdmin) {
 		t.Fatal("the secret is in the response")
 	}
-	// The same code again, within its window: refused, like any bad code.
+	// The same code again, within its window: refused, saying when the
+	// next code comes (the start of the next 30 s step).
 	res = h.do("POST", "/api/auth/login", loginBody(code), nil)
-	if res.code != http.StatusUnauthorized || res.json()["success"] != false || res.json()["error"] != "unauthorized: invalid code" {
-		t.Fatalf("replayed code: %d %s", res.code, res.body)
+	now := h.clock.Now()
+	next := now.Truncate(30 * time.Second).Add(30 * time.Second)
+	wantWait := int(next.Sub(now) / time.Second)
+	wantMsg := fmt.Sprintf("unauthorized: this code was already used (each code works once): wait for the next one, in %d s (at %s)",
+		wantWait, next.UTC().Format("15:04:05Z"))
+	if res.code != http.StatusUnauthorized || res.json()["success"] != false || res.json()["error"] != wantMsg ||
+		res.json()["next_code_in_seconds"] != float64(wantWait) {
+		t.Fatalf("replayed code: %d %s, want %q", res.code, res.body, wantMsg)
+	}
+	// A wrong code still gets the plain answer, without a hint.
+	wrong := "000000"
+	if wrong == code {
+		wrong = "111111"
+	}
+	res = h.do("POST", "/api/auth/login", loginBody(wrong), nil)
+	if res.code != http.StatusUnauthorized || res.json()["error"] != "unauthorized: invalid code" || res.json()["next_code_in_seconds"] != nil {
+		t.Fatalf("wrong code: %d %s", res.code, res.body)
 	}
 	// The previous step's code (still inside the skew) is older: refused too.
 	if res := h.do("POST", "/api/auth/login", loginBody(h.code(secretAdmin, -1)), nil); res.code != http.StatusUnauthorized {
@@ -344,5 +361,92 @@ func TestAuditLog(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("audit log lacks %q:\n%s", want, logs)
 		}
+	}
+}
+
+// TestUsedCodesDoNotCount: a right code that was already used is no
+// failed attempt (rerunning a login script within the same 30 s must not
+// lock the admin out), while wrong codes still count.
+func TestUsedCodesDoNotCount(t *testing.T) {
+	h := newHarness(t, func(_ *config.Config, o *Options) { o.LoginMaxFailures = 2 })
+	code := h.code(secretAdmin, 0)
+	if res := h.do("POST", "/api/auth/login", loginBody(code), nil); res.code != http.StatusOK {
+		t.Fatalf("login: %d %s", res.code, res.body)
+	}
+	for i := 0; i < 5; i++ {
+		if res := h.do("POST", "/api/auth/login", loginBody(code), nil); res.code != http.StatusUnauthorized || res.json()["next_code_in_seconds"] == nil {
+			t.Fatalf("reused code %d: %d %s", i, res.code, res.body)
+		}
+	}
+	if res := h.do("POST", "/api/auth/login", loginBody(h.code(secretAdmin, 1)), nil); res.code != http.StatusOK {
+		t.Fatalf("the next code after five reuses: %d %s (reuses were counted as failures)", res.code, res.body)
+	}
+	wrong := func() string {
+		for _, c := range []string{"000000", "111111", "222222"} {
+			if c != h.code(secretAdmin, 0) && c != h.code(secretAdmin, 1) && c != h.code(secretAdmin, -1) &&
+				c != h.code(secretBob, 0) && c != h.code(secretBob, 1) && c != h.code(secretBob, -1) {
+				return c
+			}
+		}
+		t.Fatal("no wrong code")
+		return ""
+	}()
+	h.do("POST", "/api/auth/login", loginBody(wrong), nil)
+	h.do("POST", "/api/auth/login", loginBody(wrong), nil)
+	h.clock.Advance(30 * time.Second)
+	if res := h.do("POST", "/api/auth/login", loginBody(h.code(secretAdmin, 1)), nil); res.code != http.StatusTooManyRequests {
+		t.Fatalf("after 2 wrong codes with login_max_failures 2: %d %s, want 429", res.code, res.body)
+	}
+}
+
+// TestFreshAuthWindow: with api.fresh_auth_window, destructive calls within
+// the window of the login (or of the last fresh code) need no code; after
+// it they do, and a fresh code opens it again. Off by default
+// (TestFreshCodeRule).
+func TestFreshAuthWindow(t *testing.T) {
+	h := newHarness(t, func(_ *config.Config, o *Options) { o.FreshAuthWindow = 2 * time.Minute })
+	h.fill(5)
+	tok := h.login(secretAdmin)
+	a, b, c := h.backup(tok), "", ""
+	h.clock.Advance(time.Second) // archive names have a second's resolution
+	b = h.backup(tok)
+	h.clock.Advance(time.Second)
+	c = h.backup(tok)
+
+	if res := h.do("DELETE", "/api/backup/delete/"+a, "", auth(tok)); res.code != http.StatusOK {
+		t.Fatalf("delete within the window, no code: %d %s", res.code, res.body)
+	}
+	if res := h.do("POST", "/api/backup/restore", `{"filename":"`+a+`","overwrite":true}`, auth(tok)); res.code != http.StatusNotFound {
+		t.Fatalf("restore overwrite of the deleted archive within the window: %d %s, want 404 (past the code check)", res.code, res.body)
+	}
+	h.clock.Advance(2*time.Minute + time.Second)
+	before := h.storageState()
+	res := h.do("DELETE", "/api/backup/delete/"+b, "", auth(tok))
+	if res.code != http.StatusForbidden {
+		t.Fatalf("delete after the window, no code: %d %s", res.code, res.body)
+	}
+	if h.storageState() != before {
+		t.Fatal("a refused delete changed the storage")
+	}
+	// A fresh code opens the window again.
+	if res := h.do("DELETE", "/api/backup/delete/"+b, "", with(auth(tok), "X-TOTP-Code", h.code(secretAdmin, 0))); res.code != http.StatusOK {
+		t.Fatalf("delete with a fresh code: %d %s", res.code, res.body)
+	}
+	h.clock.Advance(time.Minute)
+	if res := h.do("DELETE", "/api/backup/delete/"+c, "", auth(tok)); res.code != http.StatusOK {
+		t.Fatalf("delete within the window of the fresh code: %d %s", res.code, res.body)
+	}
+	if !strings.Contains(h.logs.String(), "fresh code waived: within api.fresh_auth_window") {
+		t.Error("the audit log does not say that a code was waived")
+	}
+	// Another admin's session has its own window.
+	h.clock.Advance(3 * time.Minute)
+	bob := h.login(secretBob)
+	d := h.backup(bob)
+	if res := h.do("DELETE", "/api/backup/delete/"+d, "", auth(tok)); res.code != http.StatusForbidden {
+		t.Fatalf("admin's expired window after bob's login: %d %s", res.code, res.body)
+	}
+	if res := h.do("DELETE", "/api/backup/delete/"+d, "", auth(bob)); res.code != http.StatusOK {
+		t.Fatalf("bob within his window: %d %s", res.code, res.body)
 	}
 }

@@ -25,20 +25,22 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 func OptionsFromConfig(c config.API) (Options, error) {
 	o := Options{
 		TokenTTL:            c.TokenTTL,
+		FreshAuthWindow:     c.FreshAuthWindow,
 		ReadyMaxAge:         c.ReadyMaxAge,
 		LoginMaxFailures:    c.LoginMaxFailures,
 		LoginWindow:         c.LoginWindow,
 		LoginClientDailyCap: c.LoginClientDailyCap,
 		LoginDailyCap:       c.LoginDailyCap,
 		StateFile:           c.StateFile,
+		TokensFile:          c.TokensFile,
 		MaxConns:            c.MaxConnections,
 		HeaderTimeout:       c.HeaderTimeout,
 		BodyTimeout:         c.BodyTimeout,
 		MaxUploadBytes:      c.MaxUploadBytes,
 	}
-	if c.TokenTTL < 0 || c.ReadyMaxAge < 0 || c.LoginWindow < 0 || c.LoginMaxFailures < 0 || c.LoginDailyCap < 0 ||
+	if c.TokenTTL < 0 || c.FreshAuthWindow < 0 || c.ReadyMaxAge < 0 || c.LoginWindow < 0 || c.LoginMaxFailures < 0 || c.LoginDailyCap < 0 ||
 		c.LoginClientDailyCap < 0 || c.MaxConnections < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 || c.MaxUploadBytes < 0 {
-		return o, errors.New("api: token_ttl, ready_max_age, login_*, max_connections and *_timeout must not be negative")
+		return o, errors.New("api: token_ttl, fresh_auth_window, ready_max_age, login_*, max_connections and *_timeout must not be negative")
 	}
 	var errs []error
 	main, err := secretFrom("api.totp_secret", c.TOTPSecret, c.TOTPSecretFile)

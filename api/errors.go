@@ -88,6 +88,9 @@ type errorBody struct {
 	Error   string `json:"error"`
 	// JobID names the running job of a 409.
 	JobID string `json:"job_id,omitempty"`
+	// NextCodeIn is, for a TOTP code that was right but already used, the
+	// seconds until the authenticator shows the next one.
+	NextCodeIn *int `json:"next_code_in_seconds,omitempty"`
 }
 
 // absPath matches what looks like an absolute file path after a blank,
@@ -129,6 +132,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var busy *jobs.BusyError
 	if errors.As(err, &busy) {
 		body.JobID = busy.ID
+	}
+	var used *codeUsedError
+	if errors.As(err, &used) {
+		body.NextCodeIn = &used.wait
 	}
 	var lim *limitedError
 	if errors.As(err, &lim) {

@@ -51,7 +51,11 @@ func (s *Server) routes() http.Handler {
 
 	add("healthz", "/healthz", public, s.healthz, http.MethodGet, http.MethodHead)
 	add("readyz", "/readyz", public, s.readyz, http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", instrument("metrics", promhttp.Handler())).Methods(http.MethodGet).Name("metrics")
+	mh := s.opt.Metrics
+	if mh == nil {
+		mh = promhttp.Handler()
+	}
+	r.Handle("/metrics", instrument("metrics", mh)).Methods(http.MethodGet).Name("metrics")
 
 	// The web console: its page at /, its assets under /console/; no
 	// token (the page holds no data; it logs in through the API).

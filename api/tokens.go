@@ -32,6 +32,7 @@ type sessions struct {
 type session struct {
 	admin   string
 	expires time.Time
+	authAt  time.Time // the login, or the last fresh code accepted since
 }
 
 func newSessions(ttl time.Duration, now func() time.Time) *sessions {
@@ -50,7 +51,7 @@ func (s *sessions) Issue(admin string) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.purgeLocked(now)
-	s.byHash[sha256.Sum256([]byte(tok))] = session{admin: admin, expires: exp}
+	s.byHash[sha256.Sum256([]byte(tok))] = session{admin: admin, expires: exp, authAt: now}
 	return tok, exp, nil
 }
 
@@ -73,20 +74,31 @@ func (s *sessions) purgeLocked(now time.Time) {
 	}
 }
 
-// Lookup returns the admin a live token belongs to.
-func (s *sessions) Lookup(tok string) (string, bool) {
+// Lookup returns the session of a live token, and the token's SHA-256.
+func (s *sessions) Lookup(tok string) (session, [32]byte, bool) {
 	h := sha256.Sum256([]byte(tok))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se, ok := s.byHash[h]
 	if !ok {
-		return "", false
+		return session{}, h, false
 	}
 	if !s.now().Before(se.expires) {
 		delete(s.byHash, h)
-		return "", false
+		return session{}, h, false
 	}
-	return se.admin, true
+	return se, h, true
+}
+
+// Reauthenticated records that the session of the token whose SHA-256 is
+// h presented a code now (its fresh authentication window starts again).
+func (s *sessions) Reauthenticated(h [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if se, ok := s.byHash[h]; ok {
+		se.authAt = s.now()
+		s.byHash[h] = se
+	}
 }
 
 // Revoke forgets a token; it reports whether the token was live.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -117,15 +118,21 @@ func (v *totpVerifier) saveLocked() error {
 	return saveState(v.stateFile, apiState{LastStep: maps.Clone(v.last)})
 }
 
+// usedCode is a code refused because it was accepted already (or one of
+// a later step was): the admin knows the secret and has only to wait for
+// the next code, which their device shows at next.
+type usedCode struct{ next time.Time }
+
 // Verify returns the admin whose secret gives code at a time step within
 // one step of now that is newer than that admin's last accepted step, and
 // records the step. When only is not empty, only that admin's secret is
-// tried (a fresh code for an action must be the token owner's). err is set
-// when the code was right but could not be recorded (errStateWrite,
+// tried (a fresh code for an action must be the token owner's). used is
+// set, with ok false, when the code is right for a step already spent. err
+// is set when the code was right but could not be recorded (errStateWrite,
 // wrapping the cause): the caller refuses it.
-func (v *totpVerifier) Verify(code, only string) (name string, ok bool, err error) {
+func (v *totpVerifier) Verify(code, only string) (name string, ok bool, used *usedCode, err error) {
 	if !isCode(code) {
-		return "", false, nil
+		return "", false, nil, nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -136,21 +143,47 @@ func (v *totpVerifier) Verify(code, only string) (name string, ok bool, err erro
 		}
 		last, seen := v.last[a.Name]
 		for step := now - totpSkew; step <= now+totpSkew; step++ {
-			if step < 0 || (seen && step <= last) {
+			if step < 0 {
 				continue
 			}
 			ok, err := hotp.ValidateCustom(code, uint64(step), a.Secret, hotp.ValidateOpts{
 				Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
 			})
-			if err == nil && ok {
-				// Used from now on, whether or not the file takes it.
-				v.last[a.Name] = step
-				if err := v.saveLocked(); err != nil {
-					return a.Name, false, fmt.Errorf("%w: %w", errStateWrite, err)
-				}
-				return a.Name, true, nil
+			if err != nil || !ok {
+				continue
 			}
+			if seen && step <= last {
+				used = &usedCode{next: time.Unix((last+1)*totpPeriod, 0)}
+				continue
+			}
+			// Used from now on, whether or not the file takes it.
+			v.last[a.Name] = step
+			if err := v.saveLocked(); err != nil {
+				return a.Name, false, nil, fmt.Errorf("%w: %w", errStateWrite, err)
+			}
+			return a.Name, true, nil, nil
 		}
 	}
-	return "", false, nil
+	return "", false, used, nil
 }
+
+// usedError is the answer to a used code: which status, and when the next
+// code comes (next_code_in_seconds in the body).
+func (v *totpVerifier) usedError(kind error, u *usedCode) error {
+	wait := max(0, int(math.Ceil(u.next.Sub(v.now()).Seconds())))
+	return &codeUsedError{kind: kind, wait: wait, next: u.next}
+}
+
+// codeUsedError says that a code was right but already used.
+type codeUsedError struct {
+	kind error // errUnauthorized or errForbidden
+	wait int   // seconds until the next code
+	next time.Time
+}
+
+func (e *codeUsedError) Error() string {
+	return fmt.Sprintf("%v: this code was already used (each code works once): wait for the next one, in %d s (at %s)",
+		e.kind, e.wait, e.next.UTC().Format("15:04:05Z"))
+}
+
+func (e *codeUsedError) Unwrap() error { return e.kind }

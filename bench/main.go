@@ -46,6 +46,9 @@ var profiles = map[string]datagen.Spec{
 	"10k":  {Keys: 10_000, TTLPercent: 20, Binary: true, BigElements: 20_000, BigString: 1 << 20, Streams: 5, Seed: 1},
 	"100k": {Keys: 100_000, TTLPercent: 20, Binary: true, BigElements: 200_000, BigString: 32 << 20, Streams: 20, Seed: 1},
 	"1m":   {Keys: 1_000_000, TTLPercent: 20, Binary: true, BigElements: 250_000, BigString: 32 << 20, Streams: 100, Seed: 1},
+	// The scale run (docs/PERFORMANCE.md, "Scale"): about 5.5 GB in Redis
+	// and 6 GB of RESP on disk; `make bench-scale` runs it once.
+	"10m": {Keys: 10_000_000, TTLPercent: 20, Binary: true, BigElements: 250_000, BigString: 32 << 20, Streams: 1000, Seed: 1},
 	// One key of 10 million elements of each collection type.
 	"bigkeys": {Keys: 1000, BigElements: 10_000_000, Seed: 1},
 }

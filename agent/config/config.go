@@ -218,6 +218,10 @@ type Lease struct {
 type API struct {
 	// Listen is host:port (default 127.0.0.1:8080; REDBACK_LISTEN).
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is a second address serving GET /metrics
+	// alone, without authentication (as /metrics on Listen is), so that a
+	// scraper never needs the admin API; plain HTTP.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TOTPSecret is the base32 TOTP secret (at least 20 bytes decoded) of
 	// the admin named "admin" (REDBACK_TOTP_SECRET). TOTPSecretFile names a
 	// file holding it instead; give one or the other.
@@ -230,6 +234,10 @@ type API struct {
 	ReadTokens []APIReadToken `yaml:"read_tokens"`
 	// TokenTTL is the lifetime of a bearer token from a login (default 15m).
 	TokenTTL time.Duration `yaml:"token_ttl"`
+	// FreshAuthWindow, when set, lets destructive calls made within that
+	// time of a login (or of the session's last fresh code) go without a
+	// fresh code (X-TOTP-Code). 0, the default: each needs its own code.
+	FreshAuthWindow time.Duration `yaml:"fresh_auth_window"`
 	// MaxUploadBytes caps an archive sent to POST /api/backup/upload
 	// (default 16 GiB).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
@@ -258,6 +266,10 @@ type API struct {
 	// state_file the API keeps it in memory and refuses the codes current
 	// when it starts.
 	StateFile string `yaml:"state_file"`
+	// TokensFile holds the machine tokens that `redback token create`
+	// adds (their SHA-256, scopes and expiry). Default: api-tokens.json
+	// beside state_file; "" with no state_file: machine tokens are off.
+	TokensFile string `yaml:"tokens_file"`
 	// MaxConnections caps the open connections (default 1000; a client,
 	// an IPv4 address or IPv6 /64 that is no trusted proxy, may hold 64 of
 	// them); 32 more are kept for /healthz, /readyz and /metrics.
@@ -558,6 +570,9 @@ func Load(path string, env Getenv) (Config, error) {
 	}
 	if c.API.StateFile == "" {
 		c.API.StateFile = c.defaultStateFile()
+	}
+	if c.API.TokensFile == "" && c.API.StateFile != "" {
+		c.API.TokensFile = filepath.Join(filepath.Dir(c.API.StateFile), "api-tokens.json")
 	}
 	return c, nil
 }

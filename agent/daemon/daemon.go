@@ -15,6 +15,7 @@ import (
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/jobs"
+	"github.com/redback-dev/redback/agent/metrics"
 	"github.com/redback-dev/redback/agent/scheduled"
 	"github.com/redback-dev/redback/agent/scheduler"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	// ScheduleAll schedules every target whatever its schedule.enabled
 	// says (`redback schedule`); otherwise only the enabled ones are.
 	ScheduleAll bool
+	// Metrics records every operation of every target, scheduled or not,
+	// and watches its storage (default metrics.Default()).
+	Metrics *metrics.Metrics
 }
 
 // Running is one target as the Daemon runs it.
@@ -83,6 +87,9 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Minute
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Default()
+	}
 	d = &Daemon{o: o}
 	defer func() {
 		if err != nil {
@@ -102,6 +109,12 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 			return d, named(t, err)
 		}
 		d.targets = append(d.targets, Running{Target: t, Service: svc})
+		name := t.Name
+		if name == "" {
+			name = svc.Address() // as scheduled.FromConfig names it
+		}
+		svc.Observe(o.Metrics.Observer(name))
+		o.Metrics.Watch(ctx, name, svc.Inventory)
 		// redback check's checks, logged: a failure is a warning (the
 		// agent starts anyway: Redis may come up later, the first backup
 		// is yet to be taken).
@@ -134,7 +147,7 @@ func (d *Daemon) scheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 	}
-	j, err := scheduled.FromConfig(svc, t.Name, t.Config, d.o.Log)
+	j, err := scheduled.FromConfig(svc, t.Name, t.Config, d.o.Log, d.o.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
 	}
@@ -142,7 +155,7 @@ func (d *Daemon) scheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, 
 	if d.o.Jobs != nil {
 		b = managedJob{j: j, jm: d.o.Jobs, slot: t.Name}
 	}
-	m, target := j.Metrics(), j.Target()
+	m, target := d.o.Metrics, j.Target()
 	return scheduler.New(plan, b, scheduler.Options{
 		Clock:  d.o.Clock,
 		Jitter: t.Config.Schedule.Jitter,

@@ -1,5 +1,8 @@
-// Package metrics holds redback's Prometheus collectors for scheduled
-// backups, labelled by target (the name of the Redis server backed up).
+// Package metrics holds redback's Prometheus collectors, labelled by
+// target (the name of the Redis server backed up): the outcome of every
+// operation of the agent (Record, whoever started it), what storage holds
+// (Watch: refreshed at scrape time, so a backup taken by another process,
+// the command line, shows within a scrape), and the scheduler's state.
 //
 // Default registers them once on prometheus.DefaultRegisterer, which the
 // API's /metrics serves; tests use New with their own registry.
@@ -27,6 +30,12 @@ type Metrics struct {
 	nextRun     *prometheus.GaugeVec
 	pruned      *prometheus.CounterVec
 	suspect     *prometheus.GaugeVec
+
+	ops        *prometheus.CounterVec   // target, operation, outcome
+	opDuration *prometheus.HistogramVec // target, operation
+	opLast     *prometheus.GaugeVec     // target, operation: last success
+
+	inv *inventory
 
 	mu     sync.Mutex
 	status map[string]Status
@@ -59,17 +68,25 @@ func New(reg prometheus.Registerer) *Metrics {
 		duration:    g("backup_last_duration_seconds", "Duration of the last successful backup."),
 		size:        g("backup_last_size_bytes", "Size of the last successful backup's archive."),
 		keys:        g("backup_last_keys", "Keys in the last successful backup."),
-		runs:        c("backup_runs_total", "Scheduled backups started."),
-		failures:    c("backup_failures_total", "Scheduled backups that failed."),
+		runs:        c("backup_runs_total", "Backups started (scheduled, from the API, or from the command line of this process)."),
+		failures:    c("backup_failures_total", "Backups that failed."),
 		skipped:     c("scheduler_skipped_ticks_total", "Scheduled ticks that did not start a backup (reason: running, busy, lease, done).", "reason"),
 		nextRun:     g("scheduler_next_run_timestamp_seconds", "Unix time of the next scheduled backup."),
-		pruned:      c("retention_deleted_total", "Archives deleted by retention after scheduled backups."),
+		pruned:      c("retention_deleted_total", "Archives deleted by retention (after scheduled backups, or a prune from the API)."),
 		suspect:     g("backup_last_suspect", "1 when the last successful backup looks like one of an emptied or shrunken server (far fewer keys or bytes than the previous good one)."),
-		status:      map[string]Status{},
+		ops:         c("operations_total", "Operations of the agent that ended, by operation (backup, import, upload, restore, restore_dry_run, verify, prune, delete) and outcome (success, failure).", "operation", "outcome"),
+		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "redback", Name: "operation_duration_seconds",
+			Help:    "Duration of the agent's operations, successful or not, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12)}, []string{"target", "operation"}),
+		opLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "redback", Name: "operation_last_success_timestamp_seconds",
+			Help: "Unix time of the end of the last successful operation, by operation."}, []string{"target", "operation"}),
+		status: map[string]Status{},
 	}
+	m.inv = newInventory(m)
 	if reg != nil {
 		reg.MustRegister(buildInfo(version.Get()))
-		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned, m.suspect)
+		reg.MustRegister(m.lastSuccess, m.lastAttempt, m.duration, m.size, m.keys, m.runs, m.failures, m.skipped, m.nextRun, m.pruned, m.suspect,
+			m.ops, m.opDuration, m.opLast, m.inv)
 	}
 	return m
 }

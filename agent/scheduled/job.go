@@ -47,12 +47,14 @@ type Options struct {
 	Policy retention.Policy
 	// Notify receives the outcome of each backup (none when nil).
 	Notify Notifier
-	// Metrics records outcomes (metrics.Default() when nil).
+	// Metrics holds the target's series (metrics.Default() when nil); the
+	// outcomes of backups and prunes reach it through the Service's
+	// observers (metrics.Observer), whoever started them.
 	Metrics *metrics.Metrics
 	// Lease, when set, must be held for a backup to run.
 	Lease *lease.Lease
 	Log   *slog.Logger
-	// Now is the clock of metrics and events (time.Now when nil).
+	// Now is the clock of events (time.Now when nil).
 	Now func() time.Time
 }
 
@@ -88,8 +90,8 @@ func New(svc Service, o Options) *Job {
 // FromConfig assembles the job of an agent's target from its configuration:
 // the target's name (named after the Redis address when ""), retention in
 // the schedule's time zone, notifications, the lease (the Service's, closed
-// with it), default metrics.
-func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.Logger) (*Job, error) {
+// with it), the metrics m (metrics.Default() when nil).
+func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Job, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +110,7 @@ func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.
 	if target == "" {
 		target = svc.Address()
 	}
-	o := Options{Target: target, Policy: pol, Log: log}
+	o := Options{Target: target, Policy: pol, Log: log, Metrics: m}
 	if ns.Len() > 0 {
 		o.Notify = ns
 	}
@@ -164,27 +166,22 @@ func (j *Job) run(ctx context.Context, due time.Time, progress func(agent.Progre
 	if last, err := j.LastBackup(ctx); err == nil && !due.IsZero() && !last.Before(due) {
 		return agent.BackupResult{}, scheduler.Skip("done", fmt.Errorf("an archive from %s already serves this tick", last.UTC().Format(time.RFC3339)))
 	}
-	start := j.o.Now()
 	res, err := j.svc.Backup(ctx, agent.BackupOptions{Compress: j.o.Compress, Progress: progress})
 	if errors.Is(err, agent.ErrBusy) {
 		return res, scheduler.Skip("busy", err)
 	}
 	end := j.o.Now()
-	j.o.Metrics.Started(j.o.Target, start)
+	// The Service's observers (metrics.Observer, attached by the daemon)
+	// record the backup and the prune, as they do those of the API.
 	if err != nil {
-		j.o.Metrics.Failed(j.o.Target)
 		if ctx.Err() != nil {
 			return res, err // shutting down: nobody to tell
 		}
 		j.notify(ctx, notify.NewEvent(j.o.Target, j.host, end, res, err))
 		return res, err
 	}
-	j.o.Metrics.Succeeded(j.o.Target, end, end.Sub(start), res.Size, res.KeysCount)
-	j.o.Metrics.Suspect(j.o.Target, res.Suspect != "")
-	if pr, _, perr := j.svc.Prune(ctx, j.o.Policy, false); perr != nil {
+	if _, _, perr := j.svc.Prune(ctx, j.o.Policy, false); perr != nil {
 		j.o.Log.Error("retention failed", "err", perr)
-	} else if len(pr.Deleted) > 0 {
-		j.o.Metrics.Pruned(j.o.Target, len(pr.Deleted))
 	}
 	j.notify(ctx, notify.NewEvent(j.o.Target, j.host, end, res, nil))
 	return res, nil

@@ -101,6 +101,7 @@ func TestJobAgainstRedis(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	svc.Observe(m.Observer("main"))
 	j := New(svc, Options{Target: "main", Policy: retention.Policy{Last: 2}, Notify: ns, Metrics: m})
 
 	// First backup.

@@ -46,6 +46,7 @@ func TestScheduledBackupsAfterFlushallKeepTheGoodArchives(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	svc.Observe(m.Observer("main"))
 	j := New(svc, Options{Target: "main", Policy: retention.Policy{Last: 3}, Notify: ns, Metrics: m})
 
 	var good []string

@@ -106,7 +106,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(e)
 	}
 	out = run(1, "--redis-url", url, "check", "--json")
-	if !strings.Contains(out, `"ok": false`) || !strings.Contains(out, "suspect") {
+	if !strings.Contains(out, `"ok":false`) || !strings.Contains(out, "suspect") {
 		t.Errorf("suspect backup (json):\n%s", out)
 	}
 	// Nothing the checks wrote is listed.

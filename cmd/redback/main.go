@@ -124,6 +124,9 @@ type globals struct {
 	// and is made as a backup would (on a fresh host the first restore
 	// comes before any backup).
 	fromFile bool
+	// bar is the progress bar's line on stderr, which log records clear
+	// first (logWriter).
+	bar *barLine
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -133,43 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runWith runs the command line args with g's writers (and clock) and
 // returns the exit status.
 func runWith(ctx context.Context, g *globals, args []string) int {
-	stdout, stderr := g.stdout, g.stderr
-	root := &cobra.Command{
-		Use:           "redback",
-		Short:         "Back up and restore Redis",
-		Long:          "redback backs up every key of a Redis server into gzip JSON archives (optionally age-encrypted)\nin a local folder, S3 or GCS, restores them safely, prunes old ones and serves an admin API.",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	stderr := g.stderr
+	root := newRoot(ctx, g)
 	root.SetArgs(args)
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
-	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
-	pf.StringVar(&g.storage, "storage", "", "storage: a folder or a sink URL (overrides REDBACK_STORAGE and the config)")
-	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing on success (errors still go to stderr; --json output stays)")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what the command does as it goes (info level; debug with REDBACK_LOG_LEVEL=debug)")
-	pf.StringVar(&g.target, "target", os.Getenv("REDBACK_TARGET"), "the target of agent.yaml's targets list to work on (default $REDBACK_TARGET, else the first; serve and schedule: all)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-
-	// Every command, in one place.
-	root.AddCommand(
-		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
-		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
-		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
-		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g),
-	)
-	// Argument errors are usage errors by type, not by their text.
-	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
-		}
-		return nil
-	}
-	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	versionFlag(root)
-	typedArgs(root)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -187,6 +156,52 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		fmt.Fprintf(stderr, "redback: %v\n", err)
 	}
 	return exitCode(err)
+}
+
+// newRoot builds the command tree over g: every command, flag, example
+// and completion.
+func newRoot(ctx context.Context, g *globals) *cobra.Command {
+	stdout, stderr := g.stdout, g.stderr
+	root := &cobra.Command{
+		Use:           "redback",
+		Short:         "Back up and restore Redis",
+		Long:          "redback backs up every key of a Redis server into gzip JSON archives (optionally age-encrypted)\nin a local folder, S3 or GCS, restores them safely, prunes old ones and serves an admin API.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", "", "config file (default ./agent.yaml when present)")
+	pf.StringVar(&g.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL and the config)")
+	pf.StringVar(&g.storage, "storage", "", "storage: a folder or a sink URL (overrides REDBACK_STORAGE and the config)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing on success (errors still go to stderr; --json output stays)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what the command does as it goes (info level; debug with REDBACK_LOG_LEVEL=debug)")
+	pf.StringVar(&g.target, "target", os.Getenv("REDBACK_TARGET"), "the target of agent.yaml's targets list to work on (default $REDBACK_TARGET, else the first; serve and schedule: all)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+
+	// Every command, in one place.
+	root.AddCommand(
+		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
+		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
+		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
+		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g), tokenCmd(ctx, g),
+	)
+	// Argument errors are usage errors by type, not by their text.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.AddCommand(environmentTopic())
+	versionFlag(root)
+	root.InitDefaultCompletionCmd() // now, so that it gets its examples
+	withExamples(root)
+	completions(ctx, g, root)
+	typedArgs(root)
+	return root
 }
 
 // exitCode maps an error to the process's exit status, in one place.
@@ -248,9 +263,9 @@ func (g *globals) logger(cfg config.Config, quiet bool) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.ToLower(cfg.Log.Format) == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		return slog.New(slog.NewJSONHandler(g.logWriter(), opts))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return slog.New(slog.NewTextHandler(g.logWriter(), opts))
 }
 
 // service opens the agent of the selected target.
@@ -282,10 +297,13 @@ func (g *globals) withService(ctx context.Context, fn func(*agent.Service) error
 
 // emit prints v as JSON (with --json) or runs human to print text. When
 // err is set the command fails; with --json the error is inside v.
+//
+// --json output is one compact JSON document on one line (jq pretty-prints
+// it), with the fields of the API's responses; it is stable: fields are
+// only ever added, never renamed or removed (README.md, "Commands").
 func (g *globals) emit(asJSON bool, v any, err error, human func(w io.Writer)) error {
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
 		if e := enc.Encode(v); e != nil {
 			return e
 		}

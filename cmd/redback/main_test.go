@@ -158,7 +158,7 @@ func TestBackupListStatsRestoreJSON(t *testing.T) {
 	}
 
 	out, _, code = redback(t, dir, "verify", b.Filename, "--json")
-	if code != 0 || !strings.Contains(out, `"success": true`) {
+	if code != 0 || !strings.Contains(out, `"success":true`) {
 		t.Fatalf("verify (%d): %s", code, out)
 	}
 	dl := filepath.Join(t.TempDir(), "copy.json.gz")
@@ -243,7 +243,7 @@ func TestKilledBackupLeavesNoArchive(t *testing.T) {
 		t.Fatalf("the backup finished before the kill (%v); make the dataset bigger", err)
 	}
 	out, _, code := redback(t, dir, "--storage", store, "list", "--json")
-	if code != 0 || !strings.Contains(out, `"backups": []`) {
+	if code != 0 || !strings.Contains(out, `"backups":[]`) {
 		t.Fatalf("after kill -9 the list is (%d): %s", code, out)
 	}
 	out, errOut, code := redback(t, dir, "--redis-url", src.URL(0), "--storage", store, "backup", "--json")

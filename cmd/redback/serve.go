@@ -56,7 +56,8 @@ func (g *globals) serve(ctx context.Context) error {
 		return err
 	}
 	jm := jobs.New(jobs.Options{})
-	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout})
+	m := metrics.Default()
+	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func (g *globals) serve(ctx context.Context) error {
 	for _, t := range d.Targets() {
 		apiTargets = append(apiTargets, api.Target{Name: t.Name, Service: t.Service})
 	}
-	opts.Status = metrics.Default()
+	opts.Status, opts.Metrics = m, m.Handler()
 	srv, err := api.NewTargets(apiTargets, jm, opts)
 	if err != nil {
 		return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
@@ -91,7 +92,25 @@ func (g *globals) serve(ctx context.Context) error {
 		}
 	}
 	// The API's timeouts (api.header_timeout, idle) and sampled error log.
-	return d.Run(ctx, httpRunner(log, srv.HTTPServer(), ln, cfg.API.ShutdownTimeout))
+	runners := []daemon.Runner{httpRunner(log, srv.HTTPServer(), ln, cfg.API.ShutdownTimeout)}
+	if cfg.API.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.API.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("listen on %s (api.metrics_listen): %w", cfg.API.MetricsListen, err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		runners = append(runners, httpRunner(log, metricsServer(m.Handler()), mln, 0))
+	}
+	return d.Run(ctx, runners...)
+}
+
+// metricsServer serves GET /metrics alone (api.metrics_listen): no token,
+// nothing of the admin API, so a scraper needs no access to it.
+func metricsServer(h http.Handler) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 }
 
 // httpRunner serves hs on ln until its context ends, then stops it: new

@@ -116,7 +116,7 @@ func TestTargetsCLI(t *testing.T) {
 		t.Fatalf("list with REDBACK_TARGET=b: %+v", l)
 	}
 	out, _, code := redback(t, dir, "stats", "--target", "b", "--json")
-	if code != 0 || !strings.Contains(out, `"total_backups": 1`) || !strings.Contains(out, filepath.Join("nested", "b")) {
+	if code != 0 || !strings.Contains(out, `"total_backups":1`) || !strings.Contains(out, filepath.Join("nested", "b")) {
 		t.Fatalf("stats --target b (%d): %s", code, out)
 	}
 	if _, errOut, code := redback(t, dir, "verify", "--target", "b", fb); code != 0 {
@@ -318,8 +318,8 @@ func TestServeTargetsScheduled(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(metrics, `redback_backup_runs_total{target="c"}`) {
-		t.Error("/metrics has runs of c, whose schedule is disabled")
+	if !strings.Contains(metrics, `redback_backup_runs_total{target="c"} 0`) {
+		t.Error("/metrics lacks the zero runs of c, whose schedule is disabled (its series exist from the start)")
 	}
 	// Every log line of a target's work names it.
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))

@@ -50,7 +50,7 @@ func TestVerifyIntegrity(t *testing.T) {
 	if _, errOut, code := redback(t, dir, url, "verify", seed); code != 1 || !strings.Contains(errOut, "cannot be verified") {
 		t.Fatalf("verify of a seed archive: exit %d: %s", code, errOut)
 	}
-	if out, _, _ := redback(t, dir, url, "list", "--json"); strings.Contains(out, `"verified": true`) {
+	if out, _, _ := redback(t, dir, url, "list", "--json"); strings.Contains(out, `"verified":true`) {
 		t.Fatalf("the seed archive is listed as verified:\n%s", out)
 	}
 
@@ -59,7 +59,7 @@ func TestVerifyIntegrity(t *testing.T) {
 		t.Fatalf("verify of a version 2 archive: exit %d\n%s\n%s", code, out, errOut)
 	}
 	out, _, code = redback(t, dir, url, "verify", v2, "--json")
-	if code != 0 || !strings.Contains(out, `"integrity": "manifest+archive"`) {
+	if code != 0 || !strings.Contains(out, `"integrity":"manifest+archive"`) {
 		t.Fatalf("verify again (now with the manifest written the first time): exit %d\n%s", code, out)
 	}
 }

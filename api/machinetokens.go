@@ -30,6 +30,7 @@ var scopeRoutes = map[string][]string{
 	"restore": {"backup_restore"},
 	"delete":  {"backup_delete"},
 	"upload":  {"backup_upload"},
+	"verify":  {"backup_verify"},
 }
 
 // Scopes lists the scopes a machine token may carry, sorted.

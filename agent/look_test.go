@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/internal/datagen"
 	"github.com/redback-dev/redback/internal/redistest"
 )
@@ -327,8 +329,16 @@ func TestSelectiveRestore(t *testing.T) {
 	before := dumpAll(t, c)
 	before2 := dumpAll(t, srv.Client(t, 2))
 
-	rr, err := s.Restore(ctx, Latest, RestoreOptions{Overwrite: true, Selection: Selection{Match: []string{"user:42:*"}, DBs: []int{0}}})
+	var mu sync.Mutex
+	var last engine.Progress
+	var reports int
+	rr, err := s.Restore(ctx, Latest, RestoreOptions{Overwrite: true, Selection: Selection{Match: []string{"user:42:*"}, DBs: []int{0}},
+		Progress: func(p engine.Progress) { mu.Lock(); last = p; reports++; mu.Unlock() }})
 	must(t, err)
+	// The keys left out count as done: the progress ends at every key.
+	if reports == 0 || last.KeysDone != res.KeysCount || last.KeysTotal != res.KeysCount {
+		t.Fatalf("last progress %+v after %d reports, want %d of %d", last, reports, res.KeysCount, res.KeysCount)
+	}
 	want := int64(len(good))
 	if rr.RestoredCount != want || rr.SkippedCount != 0 || rr.ErrorCount != 0 || rr.FilteredCount != res.KeysCount-want || rr.TotalKeys != res.KeysCount {
 		t.Fatalf("restore %+v; want %d restored of %d", rr, want, res.KeysCount)

@@ -120,10 +120,21 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 
 	var filtered *selected
 	var wrap func(engine.ChunkSource) engine.ChunkSource
+	progress := withTotal(o.Progress, info)
 	if sel != nil {
+		filtered = &selected{sel: sel}
 		wrap = func(src engine.ChunkSource) engine.ChunkSource {
-			filtered = &selected{src: src, sel: sel}
+			filtered.src = src
 			return filtered
+		}
+		if progress != nil {
+			// The keys the selection leaves out are done too: a restore of
+			// one key of a million ends at 100 %, not at one millionth.
+			report := progress
+			progress = func(p engine.Progress) {
+				p.KeysDone += filtered.leftSoFar.Load()
+				report(p)
+			}
 		}
 	}
 	st, rerr := s.replayFrom(ctx, a, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
@@ -133,13 +144,19 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 			DryRun:    o.DryRun,
 			TTL:       ttl,
 			DBMap:     dbmap,
-			Progress:  withTotal(o.Progress, info),
+			Progress:  progress,
 		}, err
 	}, wrap)
 	res.RestoredCount, res.SkippedCount, res.ErrorCount, res.TotalKeys = st.Restored, st.Skipped, st.Errors, st.Total
 	if filtered != nil {
 		res.FilteredCount = filtered.left
 		res.TotalKeys += filtered.left
+	}
+	if o.Progress != nil && rerr == nil {
+		// The last word: every key of the archive was dealt with (the
+		// engine reports after each batch, and a selection's left-out
+		// keys after the last restored one come after its last report).
+		o.Progress(engine.Progress{KeysDone: res.TotalKeys, KeysTotal: res.TotalKeys})
 	}
 	res.ExpiredCount = st.Expired
 	res.Errors = st.Messages

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/codec"
@@ -95,6 +96,8 @@ type selected struct {
 	sel      *keySelection
 	skipping bool
 	left     int64
+	// leftSoFar is left, for progress reports from other goroutines.
+	leftSoFar atomic.Int64
 }
 
 func (f *selected) Next() (*codec.Chunk, error) {
@@ -107,6 +110,7 @@ func (f *selected) Next() (*codec.Chunk, error) {
 			f.skipping = !f.sel.picks(c.DB, c.Key, c.Type, c.Raw)
 			if f.skipping {
 				f.left++
+				f.leftSoFar.Store(f.left)
 			}
 		}
 		if !f.skipping {

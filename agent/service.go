@@ -172,6 +172,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if err != nil {
 		return res, err
 	}
+	if facts.Mode == engine.ModeCluster {
+		return res, engine.ErrCluster
+	}
 	dbs := s.cfg.Redis.Databases
 	if len(dbs) == 0 {
 		dbs = facts.Databases()

@@ -5,12 +5,20 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// ModeCluster is ServerFacts.Mode of a Redis Cluster (or Valkey cluster) node.
+const ModeCluster = "cluster"
+
+// ErrCluster refuses to treat a cluster node as a whole deployment: its
+// keys are one shard's.
+var ErrCluster = errors.New("the Redis URL names a node of a Redis Cluster, which holds only its own shard's slots: refusing to back up part of the cluster")
 
 // ServerFacts describes the server, for the archive header and for stats.
 type ServerFacts struct {

@@ -73,8 +73,13 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 	return startDir(dir, "", bin, extra)
 }
 
-// startDir starts bin in dir, as Server name.
+// startDir starts bin in dir, as Server name, on a free loopback port.
 func startDir(dir, name, bin string, extra []string) (*Server, error) {
+	return startDirOn(dir, name, bin, extra, freePort)
+}
+
+// startDirOn is startDir with the port picker pick.
+func startDirOn(dir, name, bin string, extra []string, pick func() (int, error)) (*Server, error) {
 	label := "redis-server"
 	if name != "" {
 		label = name
@@ -87,7 +92,7 @@ func startDir(dir, name, bin string, extra []string) (*Server, error) {
 			return nil, err
 		}
 		sock := filepath.Join(sockDir, "redis.sock")
-		port, err := freePort()
+		port, err := pick()
 		if err != nil {
 			return nil, err
 		}

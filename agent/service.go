@@ -172,9 +172,6 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if err != nil {
 		return res, err
 	}
-	if facts.Mode == engine.ModeCluster {
-		return res, engine.ErrCluster
-	}
 	dbs := s.cfg.Redis.Databases
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
@@ -207,6 +204,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if o.Compress != nil {
 		job.compress = *o.Compress
 	}
+	if facts.Mode == engine.ModeCluster {
+		return s.backupCluster(ctx, job, source, s.dumpOptions(o, sel))
+	}
 	var snap *replica.Snapshot
 	if source != SourceScan {
 		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
@@ -236,16 +236,7 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
 		}
 	} else {
-		dumper := engine.NewDumper(s.redis, engine.DumpOptions{
-			Databases:      s.cfg.Redis.Databases,
-			ScanCount:      s.cfg.Backup.ScanCount,
-			Workers:        s.cfg.Backup.Workers,
-			KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
-			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
-			Progress:       o.Progress,
-			SkipKeys:       s.skipKeys(),
-			Select:         selectFuncOf(sel),
-		})
+		dumper := engine.NewDumper(s.redis, s.dumpOptions(o, sel))
 		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
 			w, err := begin(nil, nil)
 			if err != nil {
@@ -259,6 +250,20 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		}
 	}
 	return s.writeArchive(ctx, job)
+}
+
+// dumpOptions are a SCAN backup's, from the configuration.
+func (s *Service) dumpOptions(o BackupOptions, sel *glob.Set) engine.DumpOptions {
+	return engine.DumpOptions{
+		Databases:      s.cfg.Redis.Databases,
+		ScanCount:      s.cfg.Backup.ScanCount,
+		Workers:        s.cfg.Backup.Workers,
+		KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
+		BytesPerSecond: s.cfg.Backup.BytesPerSecond,
+		Progress:       o.Progress,
+		SkipKeys:       s.skipKeys(),
+		Select:         selectFuncOf(sel),
+	}
 }
 
 // The values of backup.source and BackupOptions.Source.

@@ -55,6 +55,10 @@ type Redis struct {
 	URL string `yaml:"url"`
 	// Databases to back up; empty means every database that holds keys.
 	Databases []int `yaml:"databases"`
+	// ReadFrom is where a cluster backup reads each shard: "primary" (the
+	// default) or "replica" (one of its replicas, its primary when it has
+	// none).
+	ReadFrom string `yaml:"read_from"`
 }
 
 // Backup tunes backups.
@@ -616,6 +620,11 @@ func (c Config) validateOne() error {
 		if db < 0 {
 			errs = append(errs, fmt.Errorf("redis.databases: %d is not a database number", db))
 		}
+	}
+	switch c.Redis.ReadFrom {
+	case "", "primary", "replica":
+	default:
+		errs = append(errs, fmt.Errorf("redis.read_from: %q: want primary or replica", c.Redis.ReadFrom))
 	}
 	if c.Storage == "" {
 		errs = append(errs, errors.New("storage: empty"))

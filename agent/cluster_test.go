@@ -2,11 +2,17 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/agent/engine"
 
 	"github.com/redback-dev/redback/internal/datagen"
 	"github.com/redback-dev/redback/internal/redistest"
@@ -63,5 +69,116 @@ func TestClusterBackupToSingleServer(t *testing.T) {
 			}
 			compare(t, clusterImage(t, cl).Client(t, 0), dst.Client(t, 0), start)
 		})
+	}
+}
+
+func newClusterService(t *testing.T, url, store string, edit func(*config.Config)) *Service {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Redis.URL = url
+	cfg.Storage = store
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(context.Background(), cfg, nil)
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// backupDuring runs a backup slowed to about 3 s (keys_per_second) and
+// calls during once it has written some keys; it returns the backup's
+// result and error, and during's error.
+func backupDuring(t *testing.T, s *Service, during func() error) (BackupResult, error, error) {
+	t.Helper()
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		<-started
+		done <- during()
+	}()
+	off := false
+	res, err := s.Backup(context.Background(), BackupOptions{Compress: &off, Progress: func(p engine.Progress) {
+		if p.KeysDone > 0 {
+			once.Do(func() { close(started) })
+		}
+	}})
+	once.Do(func() { close(started) })
+	return res, err, <-done
+}
+
+func TestClusterFailoverDuringBackup(t *testing.T) {
+	ctx := context.Background()
+	cl := redistest.StartCluster(t, "", 3, 1)
+	must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
+	want, err := cl.Client(t).DBSize(ctx).Result()
+	must(t, err)
+	store := filepath.Join(t.TempDir(), "b")
+	s := newClusterService(t, cl.URL(), store, func(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 })
+	// The replica of the shard of the first node becomes its primary while
+	// the backup reads that primary.
+	nodes, err := cl.Topology(ctx)
+	must(t, err)
+	var replica *redistest.Server
+	for _, n := range nodes {
+		if !n.Primary && n.Server != nil && strings.HasSuffix(cl.URL(), fmt.Sprintf(":%d/0", masterPort(nodes, n.Master))) {
+			replica = n.Server
+		}
+	}
+	if replica == nil {
+		t.Fatal("no replica of the first node")
+	}
+	res, err, ferr := backupDuring(t, s, func() error {
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return cl.Failover(fctx, replica)
+	})
+	must(t, ferr)
+	must(t, err)
+	if res.KeysCount != want {
+		t.Fatalf("archive has %d keys, the cluster %d", res.KeysCount, want)
+	}
+}
+
+func masterPort(nodes []redistest.Node, id string) int {
+	for _, n := range nodes {
+		if n.ID == id && n.Server != nil {
+			return n.Server.Port
+		}
+	}
+	return -1
+}
+
+func TestClusterReshardDuringBackup(t *testing.T) {
+	ctx := context.Background()
+	cl := redistest.StartCluster(t, "", 3, 0)
+	must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
+	want, err := cl.Client(t).DBSize(ctx).Result()
+	must(t, err)
+	store := filepath.Join(t.TempDir(), "b")
+	s := newClusterService(t, cl.URL(), store, func(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 })
+	masters, err := cl.Masters(ctx)
+	must(t, err)
+	res, err, rerr := backupDuring(t, s, func() error { return cl.Reshard(masters[0], masters[1], 500, 10) })
+	must(t, rerr)
+	switch {
+	case errors.Is(err, engine.ErrTopology):
+		t.Logf("refused: %v", err)
+		if res.Success {
+			t.Fatalf("a failed backup reported success: %+v", res)
+		}
+		list, lerr := s.List(ctx)
+		must(t, lerr)
+		if len(list.Backups) != 0 {
+			t.Fatalf("a failed backup left %v", list.Backups)
+		}
+	case err != nil:
+		t.Fatalf("backup failed without naming the topology: %v", err)
+	default:
+		// It may only succeed with every key.
+		if res.KeysCount != want {
+			t.Fatalf("archive has %d keys, the cluster %d", res.KeysCount, want)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
 
@@ -25,6 +27,13 @@ func clusterImage(t *testing.T, cl *redistest.Cluster) *redistest.Server {
 	img := redistest.StartServer(t, serverOf(cl))
 	must(t, cl.CopyTo(context.Background(), img.Client(t, 0)))
 	return img
+}
+
+func flushCluster(t *testing.T, cl *redistest.Cluster) {
+	t.Helper()
+	must(t, cl.Client(t).ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		return c.FlushAll(ctx).Err()
+	}))
 }
 
 func serverOf(cl *redistest.Cluster) string {
@@ -181,4 +190,59 @@ func TestClusterReshardDuringBackup(t *testing.T) {
 			t.Fatalf("archive has %d keys, the cluster %d", res.KeysCount, want)
 		}
 	}
+}
+
+func TestClusterRestoreIntoOtherShapes(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.StartCluster(t, "", 3, 0)
+	must(t, datagen.Fill(ctx, src.Client(t), clusterSpec))
+	want, err := src.Client(t).DBSize(ctx).Result()
+	must(t, err)
+	store := filepath.Join(t.TempDir(), "b")
+	start := time.Now()
+	res, err := newService(t, src.URL(), store).Backup(ctx, BackupOptions{})
+	must(t, err)
+
+	// 3 shards into 6.
+	six := redistest.StartCluster(t, "", 6, 0)
+	rr, err := newService(t, six.Nodes[4].URL(0), store).Restore(ctx, res.Filename, RestoreOptions{})
+	must(t, err)
+	if rr.RestoredCount != want || rr.ErrorCount != 0 || rr.SkippedCount != 0 {
+		t.Fatalf("restore into 6 shards: %+v", rr)
+	}
+	compare(t, clusterImage(t, src).Client(t, 0), clusterImage(t, six).Client(t, 0), start)
+	// Again without overwrite: every key exists and is skipped, untouched.
+	rr, err = newService(t, six.URL(), store).Restore(ctx, res.Filename, RestoreOptions{})
+	must(t, err)
+	if rr.RestoredCount != 0 || rr.SkippedCount != want {
+		t.Fatalf("second restore: %+v", rr)
+	}
+	// A dry run with overwrite counts every key and writes none.
+	flushCluster(t, six)
+	rr, err = newService(t, six.URL(), store).Restore(ctx, res.Filename, RestoreOptions{DryRun: true, Overwrite: true})
+	must(t, err)
+	if n, _ := six.Client(t).DBSize(ctx).Result(); rr.RestoredCount != want || n != 0 {
+		t.Fatalf("dry run: %+v, %d keys written", rr, n)
+	}
+
+	// A single server's archive (databases 0 and 2) into a cluster: the
+	// keys of database 2 are errors, one per key; those of 0 are restored.
+	one := redistest.Start(t)
+	must(t, datagen.Fill(ctx, one.Client(t, 0), datagen.Spec{Keys: 500, Binary: true, BigElements: 3000, Seed: 5}))
+	must(t, datagen.Fill(ctx, one.Client(t, 2), datagen.Spec{Keys: 40, Seed: 6}))
+	n0, err := one.Client(t, 0).DBSize(ctx).Result()
+	must(t, err)
+	store1 := filepath.Join(t.TempDir(), "b1")
+	start = time.Now()
+	res1, err := newService(t, one.URL(0), store1).Backup(ctx, BackupOptions{})
+	must(t, err)
+	flushCluster(t, six)
+	rr, err = newService(t, six.URL(), store1).Restore(ctx, res1.Filename, RestoreOptions{})
+	if err == nil || rr.RestoredCount != n0 || rr.ErrorCount != 40 || rr.TotalKeys != n0+40 {
+		t.Fatalf("restore of two databases into a cluster: %+v, %v", rr, err)
+	}
+	if !strings.Contains(strings.Join(rr.Errors, "\n"), "database 2") {
+		t.Fatalf("errors do not name the database: %v", rr.Errors)
+	}
+	compare(t, one.Client(t, 0), clusterImage(t, six).Client(t, 0), start)
 }

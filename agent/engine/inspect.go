@@ -44,6 +44,15 @@ func (f ServerFacts) Databases() []int {
 	return dbs
 }
 
+// modeOf is INFO server's mode: redis_mode, or server_mode (Valkey 8 and
+// later).
+func modeOf(info map[string]string) string {
+	if m := info["redis_mode"]; m != "" {
+		return m
+	}
+	return info["server_mode"]
+}
+
 // Inspect reads the server's version, role, mode and key counts.
 func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 	c := newClient(base, base.DB, 1)
@@ -59,9 +68,7 @@ func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 		Mode:         info["redis_mode"],
 		KeysPerDB:    map[int]int64{},
 	}
-	if f.Mode == "" {
-		f.Mode = info["server_mode"] // Valkey 8 and later
-	}
+	f.Mode = modeOf(info)
 	f.UsedMemory, _ = strconv.ParseInt(info["used_memory"], 10, 64)
 	f.DatasetMemory, _ = strconv.ParseInt(info["used_memory_dataset"], 10, 64)
 	for k, v := range info {

@@ -246,3 +246,71 @@ func TestClusterRestoreIntoOtherShapes(t *testing.T) {
 	}
 	compare(t, one.Client(t, 0), clusterImage(t, six).Client(t, 0), start)
 }
+
+// restoreDuring restores name into dst slowed to about 3 s
+// (restore.keys_per_second) and calls during once some keys are done.
+func restoreDuring(t *testing.T, dst *redistest.Cluster, store, name string, during func() error) (RestoreResult, error, error) {
+	t.Helper()
+	s := newClusterService(t, dst.URL(), store, func(c *config.Config) { c.Restore.KeysPerSecond = 1000; c.Restore.BatchKeys = 50 })
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		<-started
+		done <- during()
+	}()
+	res, err := s.Restore(context.Background(), name, RestoreOptions{Progress: func(p engine.Progress) {
+		if p.KeysDone > 0 {
+			once.Do(func() { close(started) })
+		}
+	}})
+	once.Do(func() { close(started) })
+	return res, err, <-done
+}
+
+func TestClusterReshardAndFailoverDuringRestore(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t)
+	must(t, datagen.Fill(ctx, src.Client(t, 0), clusterSpec))
+	want, err := src.Client(t, 0).DBSize(ctx).Result()
+	must(t, err)
+	store := filepath.Join(t.TempDir(), "b")
+	start := time.Now() // restored TTLs run from the backup's reading
+	res, err := newService(t, src.URL(0), store).Backup(ctx, BackupOptions{})
+	must(t, err)
+
+	dst := redistest.StartCluster(t, "", 3, 1)
+	masters, err := dst.Masters(ctx)
+	must(t, err)
+	rr, err, rerr := restoreDuring(t, dst, store, res.Filename, func() error { return dst.Reshard(masters[0], masters[1], 1000, 10) })
+	must(t, rerr)
+	must(t, err)
+	if rr.RestoredCount != want || rr.ErrorCount != 0 {
+		t.Fatalf("restore during a resharding: %+v", rr)
+	}
+	compare(t, src.Client(t, 0), clusterImage(t, dst).Client(t, 0), start)
+
+	// A failover of a shard while the restore writes to it.
+	flushCluster(t, dst)
+	nodes, err := dst.Topology(ctx)
+	must(t, err)
+	var replica *redistest.Server
+	for _, n := range nodes {
+		if !n.Primary && n.Server != nil {
+			replica = n.Server
+			break
+		}
+	}
+	rr, err, ferr := restoreDuring(t, dst, store, res.Filename, func() error {
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return dst.Failover(fctx, replica)
+	})
+	must(t, ferr)
+	must(t, err)
+	if rr.RestoredCount != want || rr.ErrorCount != 0 {
+		t.Fatalf("restore during a failover: %+v", rr)
+	}
+	must(t, dst.WaitStable(ctx))
+	compare(t, src.Client(t, 0), clusterImage(t, dst).Client(t, 0), start)
+}

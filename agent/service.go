@@ -74,9 +74,12 @@ func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open 
 		log = slog.New(slog.DiscardHandler)
 	}
 	engine.SetClientLogger(log)
-	opt, err := engine.ParseURL(cfg.Redis.URL)
+	opt, err := connection(cfg.Redis).Options()
 	if err != nil {
 		return nil, fmt.Errorf("%w: redis.url: %v", ErrInvalid, err)
+	}
+	if cfg.Redis.TLS.InsecureSkipVerify {
+		log.Warn("redis.tls.insecure_skip_verify is set: the Redis server's certificate is NOT checked, and anyone on the network path can pose as it (for tests only)", "redis", engine.RedactURL(cfg.Redis.URL))
 	}
 	rcps, err := loadRecipients(cfg.Backup.Encrypt)
 	if err != nil {
@@ -87,6 +90,14 @@ func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open 
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	return &Service{cfg: cfg, redis: opt, sink: sink, log: log, recipients: rcps, now: time.Now}, nil
+}
+
+// connection is redis: as the engine reaches it.
+func connection(r config.Redis) engine.Connection {
+	return engine.Connection{URL: r.URL, PasswordFile: r.PasswordFile, TLS: engine.TLSFiles{
+		CAFile: r.TLS.CAFile, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile,
+		ServerName: r.TLS.ServerName, InsecureSkipVerify: r.TLS.InsecureSkipVerify,
+	}}
 }
 
 // Close releases the sink and the lease's client.

@@ -59,6 +59,22 @@ type Redis struct {
 	// default) or "replica" (one of its replicas, its primary when it has
 	// none).
 	ReadFrom string `yaml:"read_from"`
+	// PasswordFile holds the password of the URL's user (its first line),
+	// for URLs that carry none.
+	PasswordFile string `yaml:"password_file"`
+	// TLS configures rediss:// connections.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is redis.tls: a private CA, a client certificate, the server's name.
+type TLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate (logged as a
+	// warning at every start: for tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Backup tunes backups.

@@ -46,6 +46,14 @@ func RedactURL(raw string) string {
 	if err != nil {
 		return "(unparseable Redis URL)"
 	}
+	if q := u.Query(); q.Has("sentinel_password") || q.Has("password") {
+		for _, k := range []string{"sentinel_password", "password"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 

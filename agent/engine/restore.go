@@ -414,7 +414,7 @@ func (r *Restorer) record(key []byte, o outcome, err error) error {
 	case keyFailed:
 		r.st.Errors++
 		if len(r.st.Messages) < maxMessages {
-			r.st.Messages = append(r.st.Messages, fmt.Sprintf("key %s: %v", quoteKey(key), err))
+			r.st.Messages = append(r.st.Messages, fmt.Sprintf("key %s: %v", quoteKey(key), explainScriptACL(err)))
 		}
 		if r.opt.MaxErrors > 0 && r.st.Errors >= int64(r.opt.MaxErrors) {
 			return fmt.Errorf("%w (%d); the first: %s", ErrTooManyErrors, r.st.Errors, r.st.Messages[0])

@@ -35,8 +35,11 @@ type Server struct {
 	Dir    string // the server's working directory
 	Socket string // unix socket path
 	Port   int    // loopback TCP port
-	cmd    *exec.Cmd
-	done   chan struct{}
+	// TLSPort is the loopback TLS port of a server started by StartTLS
+	// (0 otherwise).
+	TLSPort int
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // Binary returns the path of redis-server, from REDIS_SERVER or PATH.

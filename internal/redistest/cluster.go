@@ -56,7 +56,7 @@ func startCluster(t testing.TB, name string, primaries, replicas int, extra []st
 		"--cluster-require-full-coverage", "yes",
 	}, extra...)
 	for i := 0; i < primaries*(1+replicas); i++ {
-		s, err := startDirOn(t.TempDir(), name, bin, args, clusterPort)
+		s, err := startDirOn(t.TempDir(), name, bin, nil, args, clusterPort)
 		if err != nil {
 			return nil, err
 		}

@@ -78,11 +78,12 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 
 // startDir starts bin in dir, as Server name, on a free loopback port.
 func startDir(dir, name, bin string, extra []string) (*Server, error) {
-	return startDirOn(dir, name, bin, extra, freePort)
+	return startDirOn(dir, name, bin, nil, extra, freePort)
 }
 
-// startDirOn is startDir with the port picker pick.
-func startDirOn(dir, name, bin string, extra []string, pick func() (int, error)) (*Server, error) {
+// startDirOn is startDir with the port picker pick; lead goes before the
+// arguments (a config file).
+func startDirOn(dir, name, bin string, lead, extra []string, pick func() (int, error)) (*Server, error) {
 	label := "redis-server"
 	if name != "" {
 		label = name
@@ -99,7 +100,7 @@ func startDirOn(dir, name, bin string, extra []string, pick func() (int, error))
 		if err != nil {
 			return nil, err
 		}
-		args := []string{
+		args := append(append([]string(nil), lead...),
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--unixsocket", sock,
@@ -110,7 +111,7 @@ func startDirOn(dir, name, bin string, extra []string, pick func() (int, error))
 			"--daemonize", "no",
 			"--enable-debug-command", "yes",
 			"--logfile", filepath.Join(dir, "redis.log"),
-		}
+		)
 		args = append(args, extra...)
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir

@@ -314,3 +314,31 @@ func TestClusterReshardAndFailoverDuringRestore(t *testing.T) {
 	must(t, dst.WaitStable(ctx))
 	compare(t, src.Client(t, 0), clusterImage(t, dst).Client(t, 0), start)
 }
+
+// TestValkeyClusterDatabases: Valkey 9's numbered databases in cluster
+// mode are backed up and restored, each into its number.
+func TestValkeyClusterDatabases(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.StartCluster(t, "valkey-9", 3, 0, "--cluster-databases", "4")
+	must(t, datagen.Fill(ctx, src.Client(t), datagen.Spec{Keys: 1000, TTLPercent: 20, Binary: true, BigElements: 3000, Streams: 1, Seed: 51}))
+	must(t, datagen.Fill(ctx, src.ClientDB(t, 2), datagen.Spec{Keys: 300, Binary: true, Seed: 52}))
+	store := filepath.Join(t.TempDir(), "b")
+	start := time.Now()
+	res, err := newService(t, src.URL(), store).Backup(ctx, BackupOptions{})
+	must(t, err)
+	if res.KeysPerDB["2"] != 300 || res.KeysPerDB["0"] == 0 {
+		t.Fatalf("keys per database %v", res.KeysPerDB)
+	}
+	dst := redistest.StartCluster(t, "valkey-9", 3, 0, "--cluster-databases", "4")
+	rr, err := newService(t, dst.URL(), store).Restore(ctx, res.Filename, RestoreOptions{})
+	must(t, err)
+	if rr.RestoredCount != res.KeysCount || rr.ErrorCount != 0 {
+		t.Fatalf("restore %+v", rr)
+	}
+	for _, db := range []int{0, 2} {
+		a, b := redistest.StartServer(t, "valkey-9"), redistest.StartServer(t, "valkey-9")
+		must(t, src.CopyDBTo(ctx, db, a.Client(t, 0)))
+		must(t, dst.CopyDBTo(ctx, db, b.Client(t, 0)))
+		compare(t, a.Client(t, 0), b.Client(t, 0), start)
+	}
+}

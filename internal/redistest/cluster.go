@@ -152,6 +152,16 @@ func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 	return cl
 }
 
+// ClientDB returns a cluster client of database db (Valkey 9's
+// cluster-databases), closed when t ends.
+func (c *Cluster) ClientDB(t testing.TB, db int) *redis.ClusterClient {
+	t.Helper()
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Protocol: 2, MaxRedirects: 16,
+		OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.Select(ctx, db).Err() }})
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
 // Node is one line of CLUSTER NODES.
 type Node struct {
 	ID, Addr, Master string
@@ -303,6 +313,12 @@ func (c *Cluster) Failover(ctx context.Context, replica *Server) error {
 // primary: a standalone image of the cluster that Compare can check. It is
 // independent of redback's engine, which it is used to test.
 func (c *Cluster) CopyTo(ctx context.Context, dst *redis.Client) error {
+	return c.CopyDBTo(ctx, 0, dst)
+}
+
+// CopyDBTo is CopyTo for database db of the cluster (Valkey 9's
+// cluster-databases).
+func (c *Cluster) CopyDBTo(ctx context.Context, db int, dst *redis.Client) error {
 	masters, err := c.Masters(ctx)
 	if err != nil {
 		return err
@@ -311,15 +327,15 @@ func (c *Cluster) CopyTo(ctx context.Context, dst *redis.Client) error {
 		if m.Server == nil {
 			return fmt.Errorf("primary %s is not one of the test's nodes", m.Addr)
 		}
-		if err := copyNode(ctx, m.Server, dst); err != nil {
+		if err := copyNode(ctx, m.Server, db, dst); err != nil {
 			return fmt.Errorf("copy %s: %w", m.Addr, err)
 		}
 	}
 	return nil
 }
 
-func copyNode(ctx context.Context, s *Server, dst *redis.Client) error {
-	src := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, Protocol: 2})
+func copyNode(ctx context.Context, s *Server, db int, dst *redis.Client) error {
+	src := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, DB: db, Protocol: 2})
 	defer src.Close()
 	var cursor uint64
 	for {

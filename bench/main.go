@@ -12,6 +12,9 @@
 // Every method runs --reps times (3), interleaved; the table gives the
 // medians and the per-run ratios.
 //
+// With --cluster N it measures instead redback backup and restore of each
+// profile on one server and on a cluster of N shards (bench/cluster.go).
+//
 // Results print as a table and as JSON (--json-out). See docs/PERFORMANCE.md.
 package main
 
@@ -171,6 +174,7 @@ func main() {
 	extra := flag.String("redback-args", "", "extra arguments for `redback backup` (e.g. --no-compress)")
 	withS3 := flag.Bool("s3", false, "also back up into an S3-compatible server (versitygw, started here) and compare")
 	repsFlag := flag.Int("reps", 3, "repetitions of each method, interleaved (the table gives medians)")
+	clusterShards := flag.Int("cluster", 0, "instead: back up and restore each profile on one server and on a cluster of this many shards (redback only)")
 	genOnly := flag.String("generate", "", "only write the (first) profile's dataset as RESP commands to this file, then exit")
 	flag.Parse()
 	if *genOnly != "" {
@@ -199,6 +203,27 @@ func main() {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	check(build.Run())
 
+	if *clusterShards > 0 {
+		var crs []ClusterResult
+		for _, name := range strings.Split(*prof, ",") {
+			spec, ok := profiles[strings.TrimSpace(name)]
+			if !ok {
+				fatalf("unknown profile %q", name)
+			}
+			r, err := runCluster(strings.TrimSpace(name), spec, dir, bin, *clusterShards, max(*repsFlag, 1))
+			check(err)
+			crs = append(crs, r)
+		}
+		if *jsonOut != "" {
+			b, _ := json.MarshalIndent(map[string]any{
+				"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
+				"date":    time.Now().UTC().Format(time.RFC3339),
+				"cluster": crs,
+			}, "", "  ")
+			check(os.WriteFile(*jsonOut, b, 0o644))
+		}
+		return
+	}
 	var results []Result
 	for _, name := range strings.Split(*prof, ",") {
 		spec, ok := profiles[strings.TrimSpace(name)]

@@ -43,7 +43,21 @@ func StartCluster(t testing.TB, name string, primaries, replicas int, extra ...s
 	return c
 }
 
-func startCluster(t testing.TB, name string, primaries, replicas int, extra []string) (*Cluster, error) {
+// Owner is what a cluster's processes belong to: a test (testing.TB), or
+// a program that removes the folders and stops the processes itself (the
+// benchmark).
+type Owner interface {
+	TempDir() string
+	Cleanup(func())
+}
+
+// StartClusterFor is StartCluster for an Owner; it returns the error
+// instead of failing a test.
+func StartClusterFor(o Owner, name string, primaries, replicas int, extra ...string) (*Cluster, error) {
+	return startCluster(o, name, primaries, replicas, extra)
+}
+
+func startCluster(t Owner, name string, primaries, replicas int, extra []string) (*Cluster, error) {
 	bin, cli, err := clusterBinaries(name)
 	if err != nil {
 		return nil, err

@@ -30,16 +30,8 @@ func (s *Service) backupCluster(ctx context.Context, job archiveJob, source stri
 	job.source.Cluster = plan.Source()
 	job.manifest["used_memory_dataset"] = strconv.FormatInt(plan.DatasetMemory(), 10)
 	job.manifest["shards"] = strconv.Itoa(len(plan.Shards))
-	job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-		w, err := begin(nil, nil)
-		if err != nil {
-			return engine.DumpStats{}, err
-		}
-		st, err := cd.Dump(ctx, plan, w)
-		if err != nil {
-			return st, fmt.Errorf("dump: %w", err)
-		}
-		return st, nil
-	}
+	job.fill = dumpFill(func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error) {
+		return cd.Dump(ctx, plan, w)
+	})
 	return s.writeArchive(ctx, job)
 }

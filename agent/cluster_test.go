@@ -43,16 +43,28 @@ func serverOf(cl *redistest.Cluster) string {
 	return cl.Name
 }
 
+// filledCluster starts a cluster of the default server filled with
+// clusterSpec, and returns it with its key count.
+func filledCluster(t *testing.T, name string, primaries, replicas int) (*redistest.Cluster, int64) {
+	t.Helper()
+	ctx := context.Background()
+	cl := redistest.StartCluster(t, name, primaries, replicas)
+	must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
+	n, err := cl.Client(t).DBSize(ctx).Result()
+	must(t, err)
+	return cl, n
+}
+
+// slowed makes a backup last about 3 s (keys_per_second).
+func slowed(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 }
+
 var clusterSpec = datagen.Spec{Keys: 3000, TTLPercent: 20, Binary: true, BigElements: 3000, BigString: 2 << 20, Streams: 2, Seed: 21}
 
 func TestClusterBackupToSingleServer(t *testing.T) {
 	for _, name := range []string{"redis-7.0", "valkey-9"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			cl := redistest.StartCluster(t, name, 3, 1)
-			must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
-			want, err := cl.Client(t).DBSize(ctx).Result()
-			must(t, err)
+			cl, want := filledCluster(t, name, 3, 1)
 			store := filepath.Join(t.TempDir(), "b")
 			// Any node names the cluster: a replica's URL as well.
 			s := newService(t, cl.Nodes[len(cl.Nodes)-1].URL(0), store)
@@ -95,11 +107,9 @@ func newClusterService(t *testing.T, url, store string, edit func(*config.Config
 	return s
 }
 
-// backupDuring runs a backup slowed to about 3 s (keys_per_second) and
-// calls during once it has written some keys; it returns the backup's
-// result and error, and during's error.
-func backupDuring(t *testing.T, s *Service, during func() error) (BackupResult, error, error) {
-	t.Helper()
+// whileRunning runs op and calls during once op has reported progress
+// (some keys done); it returns during's error.
+func whileRunning(op func(progress func(engine.Progress)), during func() error) error {
 	started := make(chan struct{})
 	var once sync.Once
 	done := make(chan error, 1)
@@ -107,24 +117,31 @@ func backupDuring(t *testing.T, s *Service, during func() error) (BackupResult, 
 		<-started
 		done <- during()
 	}()
-	off := false
-	res, err := s.Backup(context.Background(), BackupOptions{Compress: &off, Progress: func(p engine.Progress) {
+	op(func(p engine.Progress) {
 		if p.KeysDone > 0 {
 			once.Do(func() { close(started) })
 		}
-	}})
+	})
 	once.Do(func() { close(started) })
-	return res, err, <-done
+	return <-done
+}
+
+// backupDuring runs a backup (slowed to about 3 s by s's configuration)
+// and calls during once it has written some keys; it returns the backup's
+// result and error, and during's error.
+func backupDuring(t *testing.T, s *Service, during func() error) (res BackupResult, err, derr error) {
+	t.Helper()
+	off := false
+	derr = whileRunning(func(p func(engine.Progress)) {
+		res, err = s.Backup(context.Background(), BackupOptions{Compress: &off, Progress: p})
+	}, during)
+	return res, err, derr
 }
 
 func TestClusterFailoverDuringBackup(t *testing.T) {
 	ctx := context.Background()
-	cl := redistest.StartCluster(t, "", 3, 1)
-	must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
-	want, err := cl.Client(t).DBSize(ctx).Result()
-	must(t, err)
-	store := filepath.Join(t.TempDir(), "b")
-	s := newClusterService(t, cl.URL(), store, func(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 })
+	cl, want := filledCluster(t, "", 3, 1)
+	s := newClusterService(t, cl.URL(), filepath.Join(t.TempDir(), "b"), slowed)
 	// The replica of the shard of the first node becomes its primary while
 	// the backup reads that primary.
 	nodes, err := cl.Topology(ctx)
@@ -161,12 +178,8 @@ func masterPort(nodes []redistest.Node, id string) int {
 
 func TestClusterReshardDuringBackup(t *testing.T) {
 	ctx := context.Background()
-	cl := redistest.StartCluster(t, "", 3, 0)
-	must(t, datagen.Fill(ctx, cl.Client(t), clusterSpec))
-	want, err := cl.Client(t).DBSize(ctx).Result()
-	must(t, err)
-	store := filepath.Join(t.TempDir(), "b")
-	s := newClusterService(t, cl.URL(), store, func(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 })
+	cl, want := filledCluster(t, "", 3, 0)
+	s := newClusterService(t, cl.URL(), filepath.Join(t.TempDir(), "b"), slowed)
 	masters, err := cl.Masters(ctx)
 	must(t, err)
 	res, err, rerr := backupDuring(t, s, func() error { return cl.Reshard(masters[0], masters[1], 500, 10) })
@@ -194,10 +207,7 @@ func TestClusterReshardDuringBackup(t *testing.T) {
 
 func TestClusterRestoreIntoOtherShapes(t *testing.T) {
 	ctx := context.Background()
-	src := redistest.StartCluster(t, "", 3, 0)
-	must(t, datagen.Fill(ctx, src.Client(t), clusterSpec))
-	want, err := src.Client(t).DBSize(ctx).Result()
-	must(t, err)
+	src, want := filledCluster(t, "", 3, 0)
 	store := filepath.Join(t.TempDir(), "b")
 	start := time.Now()
 	res, err := newService(t, src.URL(), store).Backup(ctx, BackupOptions{})
@@ -249,23 +259,13 @@ func TestClusterRestoreIntoOtherShapes(t *testing.T) {
 
 // restoreDuring restores name into dst slowed to about 3 s
 // (restore.keys_per_second) and calls during once some keys are done.
-func restoreDuring(t *testing.T, dst *redistest.Cluster, store, name string, during func() error) (RestoreResult, error, error) {
+func restoreDuring(t *testing.T, dst *redistest.Cluster, store, name string, during func() error) (res RestoreResult, err, derr error) {
 	t.Helper()
 	s := newClusterService(t, dst.URL(), store, func(c *config.Config) { c.Restore.KeysPerSecond = 1000; c.Restore.BatchKeys = 50 })
-	started := make(chan struct{})
-	var once sync.Once
-	done := make(chan error, 1)
-	go func() {
-		<-started
-		done <- during()
-	}()
-	res, err := s.Restore(context.Background(), name, RestoreOptions{Progress: func(p engine.Progress) {
-		if p.KeysDone > 0 {
-			once.Do(func() { close(started) })
-		}
-	}})
-	once.Do(func() { close(started) })
-	return res, err, <-done
+	derr = whileRunning(func(p func(engine.Progress)) {
+		res, err = s.Restore(context.Background(), name, RestoreOptions{Progress: p})
+	}, during)
+	return res, err, derr
 }
 
 func TestClusterReshardAndFailoverDuringRestore(t *testing.T) {

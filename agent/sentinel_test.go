@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/internal/datagen"
 	"github.com/redback-dev/redback/internal/redistest"
 )
@@ -32,7 +31,7 @@ func TestSentinel(t *testing.T) {
 	_, err = newService(t, ref.URL(0), store).Restore(ctx, res.Filename, RestoreOptions{})
 	must(t, err)
 
-	s := newClusterService(t, d.URL(0), store, func(c *config.Config) { c.Backup.KeysPerSecond = 1000; c.Backup.ScanCount = 100 })
+	s := newClusterService(t, d.URL(0), store, slowed)
 	var newMaster *redistest.Server
 	res, err, ferr := backupDuring(t, s, func() error {
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -248,19 +248,26 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		}
 	} else {
 		dumper := engine.NewDumper(s.redis, s.dumpOptions(o, sel))
-		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-			w, err := begin(nil, nil)
-			if err != nil {
-				return engine.DumpStats{}, err
-			}
-			st, err := dumper.Dump(ctx, facts, w)
-			if err != nil {
-				return st, fmt.Errorf("dump: %w", err)
-			}
-			return st, nil
-		}
+		job.fill = dumpFill(func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error) {
+			return dumper.Dump(ctx, facts, w)
+		})
 	}
 	return s.writeArchive(ctx, job)
+}
+
+// dumpFill is an archiveJob.fill that writes what dump reads.
+func dumpFill(dump func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error)) func(context.Context, beginFunc) (engine.DumpStats, error) {
+	return func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+		w, err := begin(nil, nil)
+		if err != nil {
+			return engine.DumpStats{}, err
+		}
+		st, err := dump(ctx, w)
+		if err != nil {
+			return st, fmt.Errorf("dump: %w", err)
+		}
+		return st, nil
+	}
 }
 
 // dumpOptions are a SCAN backup's, from the configuration.

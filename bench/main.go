@@ -215,12 +215,7 @@ func main() {
 			crs = append(crs, r)
 		}
 		if *jsonOut != "" {
-			b, _ := json.MarshalIndent(map[string]any{
-				"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
-				"date":    time.Now().UTC().Format(time.RFC3339),
-				"cluster": crs,
-			}, "", "  ")
-			check(os.WriteFile(*jsonOut, b, 0o644))
+			writeJSON(*jsonOut, "cluster", crs)
 		}
 		return
 	}
@@ -236,14 +231,20 @@ func main() {
 	}
 	printTable(results)
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(map[string]any{
-			"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
-			"date":    time.Now().UTC().Format(time.RFC3339),
-			"results": results,
-		}, "", "  ")
-		check(os.WriteFile(*jsonOut, b, 0o644))
-		fmt.Printf("\nJSON written to %s\n", *jsonOut)
+		writeJSON(*jsonOut, "results", results)
 	}
+}
+
+// writeJSON writes the machine, the date and results (as member name) to
+// path.
+func writeJSON(path, name string, results any) {
+	b, _ := json.MarshalIndent(map[string]any{
+		"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
+		"date":    time.Now().UTC().Format(time.RFC3339),
+		name:      results,
+	}, "", "  ")
+	check(os.WriteFile(path, b, 0o644))
+	fmt.Printf("\nJSON written to %s\n", path)
 }
 
 func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 bool, extra []string, reps int) (Result, error) {

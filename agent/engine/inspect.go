@@ -16,9 +16,10 @@ import (
 // ModeCluster is ServerFacts.Mode of a Redis Cluster (or Valkey cluster) node.
 const ModeCluster = "cluster"
 
-// ErrCluster refuses to treat a cluster node as a whole deployment: its
-// keys are one shard's.
-var ErrCluster = errors.New("the Redis URL names a node of a Redis Cluster, which holds only its own shard's slots: refusing to back up part of the cluster")
+// ErrCluster refuses to read a cluster node as if it were the whole
+// deployment (its keys are one shard's) where the cluster as a whole is
+// not supported yet (diff --live).
+var ErrCluster = errors.New("the Redis URL names a node of a Redis Cluster, which holds only its own shard's slots: comparing a live cluster is not supported yet (back it up and compare the archive)")
 
 // ServerFacts describes the server, for the archive header and for stats.
 type ServerFacts struct {

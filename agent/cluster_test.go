@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -89,6 +90,39 @@ func TestClusterBackupToSingleServer(t *testing.T) {
 				t.Fatalf("restore %+v", rr)
 			}
 			compare(t, clusterImage(t, cl).Client(t, 0), dst.Client(t, 0), start)
+			// A live cluster cannot be compared yet: refused, not one shard.
+			if _, err := s.Diff(ctx, res.Filename, DiffLive, DiffOptions{}, func(Difference) error { return nil }); !errors.Is(err, engine.ErrCluster) {
+				t.Fatalf("diff --live of a cluster: %v", err)
+			}
+
+			// read_from: replica reads every shard from its replica.
+			rs := newClusterService(t, cl.URL(), store, func(c *config.Config) { c.Redis.ReadFrom = "replica" })
+			res, err = rs.Backup(ctx, BackupOptions{Compress: &off})
+			must(t, err)
+			if res.KeysCount != want {
+				t.Fatalf("backup from replicas: %d keys, the cluster %d", res.KeysCount, want)
+			}
+			b, err = os.ReadFile(filepath.Join(store, res.Filename))
+			must(t, err)
+			var doc struct {
+				Source struct {
+					Cluster struct {
+						Shards []struct {
+							Primary  string `json:"primary"`
+							ReadFrom string `json:"read_from"`
+						} `json:"shards"`
+					} `json:"cluster"`
+				} `json:"source"`
+			}
+			must(t, json.Unmarshal(b, &doc))
+			if len(doc.Source.Cluster.Shards) != 3 {
+				t.Fatalf("shards %+v", doc.Source.Cluster)
+			}
+			for _, sh := range doc.Source.Cluster.Shards {
+				if sh.ReadFrom == sh.Primary || len(sh.ReadFrom) != 40 {
+					t.Fatalf("a shard read from %q, its primary %q", sh.ReadFrom, sh.Primary)
+				}
+			}
 		})
 	}
 }

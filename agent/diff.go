@@ -255,6 +255,9 @@ func (s *Service) digestLive(ctx context.Context, sel *keySelection, sp *spill) 
 	if err != nil {
 		return err
 	}
+	if facts.Mode == engine.ModeCluster {
+		return engine.ErrCluster
+	}
 	dbs := s.cfg.Redis.Databases
 	if sel != nil && len(sel.dbs) > 0 {
 		dbs = sel.dbs

@@ -46,7 +46,7 @@ func RedactURL(raw string) string { return engine.RedactURL(raw) }
 // ("localhost:6379/0"), never its password; "default" when the URL does
 // not parse.
 func AddressOf(rawURL string) string {
-	opt, err := engine.ParseURL(rawURL)
+	opt, err := engine.Connection{URL: rawURL}.Options()
 	if err != nil {
 		return "default"
 	}

@@ -77,9 +77,12 @@ func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open 
 		log = slog.New(slog.DiscardHandler)
 	}
 	engine.SetClientLogger(log)
-	opt, err := engine.ParseURL(cfg.Redis.URL)
+	opt, err := connection(cfg.Redis).Options()
 	if err != nil {
 		return nil, fmt.Errorf("%w: redis.url: %v", ErrInvalid, err)
+	}
+	if cfg.Redis.TLS.InsecureSkipVerify {
+		log.Warn("redis.tls.insecure_skip_verify is set: the Redis server's certificate is NOT checked, and anyone on the network path can pose as it (for tests only)", "redis", engine.RedactURL(cfg.Redis.URL))
 	}
 	rcps, err := loadRecipients(cfg.Backup.Encrypt)
 	if err != nil {
@@ -90,6 +93,14 @@ func openService(ctx context.Context, cfg config.Config, log *slog.Logger, open 
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	return &Service{cfg: cfg, redis: opt, sink: sink, log: log, recipients: rcps, now: time.Now}, nil
+}
+
+// connection is redis: as the engine reaches it.
+func connection(r config.Redis) engine.Connection {
+	return engine.Connection{URL: r.URL, PasswordFile: r.PasswordFile, TLS: engine.TLSFiles{
+		CAFile: r.TLS.CAFile, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile,
+		ServerName: r.TLS.ServerName, InsecureSkipVerify: r.TLS.InsecureSkipVerify,
+	}}
 }
 
 // Close releases the sink and the lease's client.
@@ -208,6 +219,9 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if o.Compress != nil {
 		job.compress = *o.Compress
 	}
+	if facts.Mode == engine.ModeCluster {
+		return s.backupCluster(ctx, job, source, s.dumpOptions(o, sel))
+	}
 	var snap *replica.Snapshot
 	if source != SourceScan {
 		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
@@ -237,29 +251,41 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 			return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
 		}
 	} else {
-		dumper := engine.NewDumper(s.redis, engine.DumpOptions{
-			Databases:      s.cfg.Redis.Databases,
-			ScanCount:      s.cfg.Backup.ScanCount,
-			Workers:        s.cfg.Backup.Workers,
-			KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
-			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
-			Progress:       o.Progress,
-			SkipKeys:       s.skipKeys(),
-			Select:         selectFuncOf(sel),
+		dumper := engine.NewDumper(s.redis, s.dumpOptions(o, sel))
+		job.fill = dumpFill(func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error) {
+			return dumper.Dump(ctx, facts, w)
 		})
-		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-			w, err := begin(nil, nil)
-			if err != nil {
-				return engine.DumpStats{}, err
-			}
-			st, err := dumper.Dump(ctx, facts, w)
-			if err != nil {
-				return st, fmt.Errorf("dump: %w", err)
-			}
-			return st, nil
-		}
 	}
 	return s.writeArchive(ctx, job)
+}
+
+// dumpFill is an archiveJob.fill that writes what dump reads.
+func dumpFill(dump func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error)) func(context.Context, beginFunc) (engine.DumpStats, error) {
+	return func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+		w, err := begin(nil, nil)
+		if err != nil {
+			return engine.DumpStats{}, err
+		}
+		st, err := dump(ctx, w)
+		if err != nil {
+			return st, fmt.Errorf("dump: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// dumpOptions are a SCAN backup's, from the configuration.
+func (s *Service) dumpOptions(o BackupOptions, sel *glob.Set) engine.DumpOptions {
+	return engine.DumpOptions{
+		Databases:      s.cfg.Redis.Databases,
+		ScanCount:      s.cfg.Backup.ScanCount,
+		Workers:        s.cfg.Backup.Workers,
+		KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
+		BytesPerSecond: s.cfg.Backup.BytesPerSecond,
+		Progress:       o.Progress,
+		SkipKeys:       s.skipKeys(),
+		Select:         selectFuncOf(sel),
+	}
 }
 
 // The values of backup.source and BackupOptions.Source.

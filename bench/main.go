@@ -12,6 +12,9 @@
 // Every method runs --reps times (3), interleaved; the table gives the
 // medians and the per-run ratios.
 //
+// With --cluster N it measures instead redback backup and restore of each
+// profile on one server and on a cluster of N shards (bench/cluster.go).
+//
 // Results print as a table and as JSON (--json-out). See docs/PERFORMANCE.md.
 package main
 
@@ -174,6 +177,7 @@ func main() {
 	extra := flag.String("redback-args", "", "extra arguments for `redback backup` (e.g. --no-compress)")
 	withS3 := flag.Bool("s3", false, "also back up into an S3-compatible server (versitygw, started here) and compare")
 	repsFlag := flag.Int("reps", 3, "repetitions of each method, interleaved (the table gives medians)")
+	clusterShards := flag.Int("cluster", 0, "instead: back up and restore each profile on one server and on a cluster of this many shards (redback only)")
 	genOnly := flag.String("generate", "", "only write the (first) profile's dataset as RESP commands to this file, then exit")
 	flag.Parse()
 	if *genOnly != "" {
@@ -202,6 +206,22 @@ func main() {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	check(build.Run())
 
+	if *clusterShards > 0 {
+		var crs []ClusterResult
+		for _, name := range strings.Split(*prof, ",") {
+			spec, ok := profiles[strings.TrimSpace(name)]
+			if !ok {
+				fatalf("unknown profile %q", name)
+			}
+			r, err := runCluster(strings.TrimSpace(name), spec, dir, bin, *clusterShards, max(*repsFlag, 1))
+			check(err)
+			crs = append(crs, r)
+		}
+		if *jsonOut != "" {
+			writeJSON(*jsonOut, "cluster", crs)
+		}
+		return
+	}
 	var results []Result
 	for _, name := range strings.Split(*prof, ",") {
 		spec, ok := profiles[strings.TrimSpace(name)]
@@ -214,14 +234,20 @@ func main() {
 	}
 	printTable(results)
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(map[string]any{
-			"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
-			"date":    time.Now().UTC().Format(time.RFC3339),
-			"results": results,
-		}, "", "  ")
-		check(os.WriteFile(*jsonOut, b, 0o644))
-		fmt.Printf("\nJSON written to %s\n", *jsonOut)
+		writeJSON(*jsonOut, "results", results)
 	}
+}
+
+// writeJSON writes the machine, the date and results (as member name) to
+// path.
+func writeJSON(path, name string, results any) {
+	b, _ := json.MarshalIndent(map[string]any{
+		"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "redis": redisVersion()},
+		"date":    time.Now().UTC().Format(time.RFC3339),
+		name:      results,
+	}, "", "  ")
+	check(os.WriteFile(path, b, 0o644))
+	fmt.Printf("\nJSON written to %s\n", path)
 }
 
 func runProfile(name string, spec datagen.Spec, dir, bin string, verify, withS3 bool, extra []string, reps int) (Result, error) {

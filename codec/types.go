@@ -75,6 +75,23 @@ type Source struct {
 	// Snapshot, when set, says the archive is a point-in-time image (the
 	// replication protocol's RDB, or an imported RDB file), not a SCAN.
 	Snapshot *Snapshot
+	// Cluster, when set, is the topology a cluster's archive was read
+	// from (FORMAT.md, "source.cluster"). Written, not read back (readers
+	// skip it: it is informational).
+	Cluster *ClusterSource
+}
+
+// ClusterSource is the shards a cluster backup read.
+type ClusterSource struct {
+	Shards []ClusterShard
+}
+
+// ClusterShard is one shard: its slot ranges (inclusive), its primary's
+// node ID and the node ID of the node read (the primary or a replica).
+type ClusterShard struct {
+	Slots    [][2]int
+	Primary  string
+	ReadFrom string
 }
 
 // Snapshot describes a point-in-time archive (FORMAT.md, "source.snapshot").

@@ -186,6 +186,9 @@ func (w *Writer) start() {
 		}
 		b = append(b, '}')
 	}
+	if cs := w.h.Source.Cluster; cs != nil {
+		b = appendCluster(b, cs)
+	}
 	b = append(b, '}')
 	if f := w.h.Filter; f != nil {
 		b = append(b, `,"filter":{"include":`...)
@@ -195,6 +198,33 @@ func (w *Writer) start() {
 		b = append(b, '}')
 	}
 	w.buf = b
+}
+
+// appendCluster appends source.cluster.
+func appendCluster(b []byte, cs *ClusterSource) []byte {
+	b = append(b, `,"cluster":{"shards":[`...)
+	for i, sh := range cs.Shards {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"slots":[`...)
+		for j, r := range sh.Slots {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(r[0]), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(r[1]), 10)
+			b = append(b, ']')
+		}
+		b = append(b, `],"primary":`...)
+		b = EncodeBytes(b, []byte(sh.Primary))
+		b = append(b, `,"read_from":`...)
+		b = EncodeBytes(b, []byte(sh.ReadFrom))
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
 }
 
 // appendByteArray appends a JSON array of byte strings.

@@ -55,6 +55,26 @@ type Redis struct {
 	URL string `yaml:"url"`
 	// Databases to back up; empty means every database that holds keys.
 	Databases []int `yaml:"databases"`
+	// ReadFrom is where a cluster backup reads each shard: "primary" (the
+	// default) or "replica" (one of its replicas, its primary when it has
+	// none).
+	ReadFrom string `yaml:"read_from"`
+	// PasswordFile holds the password of the URL's user (its first line),
+	// for URLs that carry none.
+	PasswordFile string `yaml:"password_file"`
+	// TLS configures rediss:// connections.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is redis.tls: a private CA, a client certificate, the server's name.
+type TLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate (logged as a
+	// warning at every start: for tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Backup tunes backups.
@@ -631,6 +651,11 @@ func (c Config) validateOne() error {
 		if db < 0 {
 			errs = append(errs, fmt.Errorf("redis.databases: %d is not a database number", db))
 		}
+	}
+	switch c.Redis.ReadFrom {
+	case "", "primary", "replica":
+	default:
+		errs = append(errs, fmt.Errorf("redis.read_from: %q: want primary or replica", c.Redis.ReadFrom))
 	}
 	if c.Storage == "" {
 		errs = append(errs, errors.New("storage: empty"))

@@ -18,6 +18,7 @@ func TestGoodAndBadFiles(t *testing.T) {
 		"wrong-type.bad.yml":                 `compress`,
 		"bad-ttl.bad.yml":                    `restore.ttl: "forever"`,
 		"bad-source.bad.yml":                 `backup.source: "rdb-file": want scan, replica or auto`,
+		"bad-read-from.bad.yml":              `redis.read_from: "secondary": want primary or replica`,
 		"bad-include.bad.yml":                `backup.include[1]: an empty pattern`,
 		"unset-var.bad.yml":                  `REDBACK_TEST_SURELY_UNSET_VAR is not set`,
 		"passphrase-and-recipients.bad.yml":  `cannot be combined`,

@@ -17,7 +17,7 @@ import (
 // services rename it) or a setting is missing (older servers), the
 // defaults stand: a value written compact beyond a lowered threshold is
 // still loaded correctly, the server converts it at its next write.
-func compactLimits(ctx context.Context, c *redis.Client) rdbvalue.Limits {
+func compactLimits(ctx context.Context, c redis.UniversalClient) rdbvalue.Limits {
 	lim := rdbvalue.DefaultLimits()
 	m, err := c.ConfigGet(ctx, "*-max-*").Result()
 	if err != nil {

@@ -46,6 +46,14 @@ func RedactURL(raw string) string {
 	if err != nil {
 		return "(unparseable Redis URL)"
 	}
+	if q := u.Query(); q.Has("sentinel_password") || q.Has("password") {
+		for _, k := range []string{"sentinel_password", "password"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 
@@ -82,8 +90,72 @@ func newWriteClient(base *redis.Options, db, pool int) *redis.Client {
 	return newClient(&o, db, pool)
 }
 
+// newClusterWriteClient is newWriteClient for a cluster whose nodes are at
+// seeds: commands go to the primary of their key's slot, MOVED and ASK
+// replies are followed (the command did not run), and nothing is sent
+// twice after a failure to write or read (see newWriteClient): every
+// command is marked NoRetry. Database db > 0 is selected on each connection
+// (a server without it fails the SELECT, and so each command).
+func newClusterWriteClient(base *redis.Options, seeds []string, db, pool int) *redis.ClusterClient {
+	o := &redis.ClusterOptions{
+		Addrs:                  seeds,
+		Dialer:                 base.Dialer,
+		Username:               base.Username,
+		Password:               base.Password,
+		TLSConfig:              base.TLSConfig,
+		DialTimeout:            base.DialTimeout,
+		ReadTimeout:            base.ReadTimeout,
+		WriteTimeout:           base.WriteTimeout,
+		Protocol:               2,
+		DisableIdentity:        true,
+		PoolSize:               pool,
+		MaxRedirects:           16,
+		MaxRetries:             -1,
+		ContextTimeoutEnabled:  true,
+		DisableRoutingPolicies: true,
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 60 * time.Second
+	}
+	if db > 0 {
+		o.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.Select(ctx, db).Err() }
+	}
+	c := redis.NewClusterClient(o)
+	c.AddHook(noRetryHook{})
+	return c
+}
+
+// noRetryHook marks every command NoRetry: go-redis's cluster client then
+// follows MOVED and ASK but never sends a command again after a lost
+// connection or a timeout (it may have run).
+type noRetryHook struct{}
+
+func (noRetryHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (noRetryHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { return next(ctx, noRetry{cmd}) }
+}
+
+func (noRetryHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		wrapped := make([]redis.Cmder, len(cmds))
+		for i, c := range cmds {
+			wrapped[i] = noRetry{c}
+		}
+		return next(ctx, wrapped)
+	}
+}
+
+// noRetry is a command that go-redis must not send twice.
+type noRetry struct{ redis.Cmder }
+
+func (noRetry) NoRetry() bool { return true }
+
 // serverInfo reads INFO sections into a map of field -> value.
-func serverInfo(ctx context.Context, c *redis.Client, sections ...string) (map[string]string, error) {
+func serverInfo(ctx context.Context, c redis.UniversalClient, sections ...string) (map[string]string, error) {
 	args := []any{"INFO"}
 	for _, s := range sections {
 		args = append(args, s)

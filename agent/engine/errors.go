@@ -25,7 +25,7 @@ func wrapRedis(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("redis %s: %w", op, err)
+	return fmt.Errorf("redis %s: %w", op, explainScriptACL(err))
 }
 
 // quoteKey renders a key for an error message: quoted, at most 100 bytes.

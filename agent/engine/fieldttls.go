@@ -179,7 +179,7 @@ var restoreHashLua = redis.NewScript(restoreHashScript)
 // writeFieldTTLHashes writes small hashes whose fields carry expiry times,
 // one script each, in one pipeline. On a server without field TTLs each is
 // an error naming why; fields whose expiry passed are dropped and counted.
-func (r *Restorer) writeFieldTTLHashes(ctx context.Context, db int, cl *redis.Client, batch []*codec.Chunk) error {
+func (r *Restorer) writeFieldTTLHashes(ctx context.Context, db int, cl redis.UniversalClient, batch []*codec.Chunk) error {
 	if !r.server.FieldTTLs() {
 		for _, c := range batch {
 			if err := r.record(c.Key, keyFailed, r.noFieldTTLs()); err != nil {

@@ -5,12 +5,21 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// ModeCluster is ServerFacts.Mode of a Redis Cluster (or Valkey cluster) node.
+const ModeCluster = "cluster"
+
+// ErrCluster refuses to read a cluster node as if it were the whole
+// deployment (its keys are one shard's) where the cluster as a whole is
+// not supported yet (diff --live).
+var ErrCluster = errors.New("the Redis URL names a node of a Redis Cluster, which holds only its own shard's slots: comparing a live cluster is not supported yet (back it up and compare the archive)")
 
 // ServerFacts describes the server, for the archive header and for stats.
 type ServerFacts struct {
@@ -36,6 +45,15 @@ func (f ServerFacts) Databases() []int {
 	return dbs
 }
 
+// modeOf is INFO server's mode: redis_mode, or server_mode (Valkey 8 and
+// later).
+func modeOf(info map[string]string) string {
+	if m := info["redis_mode"]; m != "" {
+		return m
+	}
+	return info["server_mode"]
+}
+
 // Inspect reads the server's version, role, mode and key counts.
 func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 	c := newClient(base, base.DB, 1)
@@ -51,9 +69,7 @@ func Inspect(ctx context.Context, base *redis.Options) (ServerFacts, error) {
 		Mode:         info["redis_mode"],
 		KeysPerDB:    map[int]int64{},
 	}
-	if f.Mode == "" {
-		f.Mode = info["server_mode"] // Valkey 8 and later
-	}
+	f.Mode = modeOf(info)
 	f.UsedMemory, _ = strconv.ParseInt(info["used_memory"], 10, 64)
 	f.DatasetMemory, _ = strconv.ParseInt(info["used_memory_dataset"], 10, 64)
 	for k, v := range info {

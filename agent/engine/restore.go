@@ -144,7 +144,7 @@ type Restorer struct {
 	opt  RestoreOptions
 
 	mu      sync.Mutex
-	clients map[int]*redis.Client
+	clients map[int]redis.UniversalClient
 	loaded  map[int]bool
 
 	// rdbVersion is the RDB version of RESTORE payloads for the target (0:
@@ -157,6 +157,9 @@ type Restorer struct {
 	st     RestoreStats
 	// server is the target's kind and version (read at the start).
 	server Server
+	// seeds are the addresses of a cluster target's primaries (nil for a
+	// server that is not a cluster's node).
+	seeds []string
 	// dbErrs holds, per target database, why it cannot be written (a
 	// database the server does not have), or nil once it was checked.
 	dbErrs map[int]error
@@ -165,11 +168,11 @@ type Restorer struct {
 // NewRestorer returns a Restorer for the server base points at.
 func NewRestorer(base *redis.Options, opt RestoreOptions) *Restorer {
 	opt.defaults()
-	return &Restorer{base: base, opt: opt, clients: map[int]*redis.Client{}, loaded: map[int]bool{}, dbErrs: map[int]error{}}
+	return &Restorer{base: base, opt: opt, clients: map[int]redis.UniversalClient{}, loaded: map[int]bool{}, dbErrs: map[int]error{}}
 }
 
 // loadScripts loads the restore scripts once per database connection pool.
-func (r *Restorer) loadScripts(ctx context.Context, db int, cl *redis.Client) error {
+func (r *Restorer) loadScripts(ctx context.Context, db int, cl redis.UniversalClient) error {
 	r.mu.Lock()
 	done := r.loaded[db]
 	r.mu.Unlock()
@@ -190,12 +193,16 @@ func (r *Restorer) loadScripts(ctx context.Context, db int, cl *redis.Client) er
 	return nil
 }
 
-func (r *Restorer) client(db int) *redis.Client {
+func (r *Restorer) client(db int) redis.UniversalClient {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.clients[db]
 	if !ok {
-		c = newWriteClient(r.base, db, r.opt.Workers+2)
+		if r.seeds != nil {
+			c = newClusterWriteClient(r.base, r.seeds, db, r.opt.Workers+2)
+		} else {
+			c = newWriteClient(r.base, db, r.opt.Workers+2)
+		}
 		r.clients[db] = c
 	}
 	return c
@@ -207,10 +214,37 @@ func (r *Restorer) close() {
 	for _, c := range r.clients {
 		_ = c.Close()
 	}
-	r.clients = map[int]*redis.Client{}
+	r.clients = map[int]redis.UniversalClient{}
 }
 
-// Restore writes every key of src. It stops at the first read error (a
+// clusterSeeds returns the primaries' addresses when base names a node of
+// a cluster, nil otherwise.
+func clusterSeeds(ctx context.Context, base *redis.Options) ([]string, error) {
+	c := newClient(base, base.DB, 1)
+	info, err := serverInfo(ctx, c, "server")
+	c.Close()
+	if err != nil {
+		return nil, err
+	}
+	if modeOf(info) != ModeCluster {
+		return nil, nil
+	}
+	topo, err := DiscoverCluster(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	seeds := []string{}
+	for _, sh := range topo.Shards {
+		seeds = append(seeds, sh.Primary.Addr)
+	}
+	return seeds, nil
+}
+
+// Restore writes every key of src. On a node of a cluster, every key goes
+// to the primary of its slot, pipelined per node (go-redis's cluster
+// client); a MOVED or ASK reply (a resharding or failover during the
+// restore) sends the command to the node named, which is safe because it
+// did not run; nothing else is sent twice. It stops at the first read error (a
 // corrupt or truncated archive), a lost connection, ctx's end, or too many
 // failed keys; the stats say what was done until then. A key is never left
 // half-written: small keys are written by one atomic command each, big keys
@@ -218,6 +252,9 @@ func (r *Restorer) close() {
 func (r *Restorer) Restore(ctx context.Context, src ChunkSource) (st RestoreStats, err error) {
 	defer recoverTo(&err)
 	defer r.close()
+	if r.seeds, err = clusterSeeds(ctx, r.base); err != nil {
+		return RestoreStats{}, err
+	}
 	info, err := serverInfo(ctx, r.client(r.base.DB), "server")
 	if err != nil {
 		return RestoreStats{}, err
@@ -377,7 +414,7 @@ func (r *Restorer) record(key []byte, o outcome, err error) error {
 	case keyFailed:
 		r.st.Errors++
 		if len(r.st.Messages) < maxMessages {
-			r.st.Messages = append(r.st.Messages, fmt.Sprintf("key %s: %v", quoteKey(key), err))
+			r.st.Messages = append(r.st.Messages, fmt.Sprintf("key %s: %v", quoteKey(key), explainScriptACL(err)))
 		}
 		if r.opt.MaxErrors > 0 && r.st.Errors >= int64(r.opt.MaxErrors) {
 			return fmt.Errorf("%w (%d); the first: %s", ErrTooManyErrors, r.st.Errors, r.st.Messages[0])

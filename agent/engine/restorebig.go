@@ -32,7 +32,7 @@ var finishLua = redis.NewScript(finishScript)
 // bigKey is the state of the key that runBig is writing.
 type bigKey struct {
 	key     []byte
-	cl      *redis.Client
+	cl      redis.UniversalClient
 	tmp     []byte
 	skip    bool  // existed (overwrite off), or a dry run: drain only
 	exists  bool  // for the count of a skipped key

@@ -17,8 +17,33 @@ import (
 // read-only replica, or a server with a maxmemory that evicts keys when
 // full (allkeys-*, and volatile-*, which evicts the keys that have a TTL): a
 // restore would silently evict production keys. allowEviction skips the
-// second test.
+// second test. A node of a cluster (a replica's too) stands for the
+// cluster: every primary is checked.
 func CheckTarget(ctx context.Context, base *redis.Options, allowEviction bool) error {
+	return eachPrimary(ctx, base, func(o *redis.Options, _ int) error { return checkTarget(ctx, o, allowEviction) })
+}
+
+// eachPrimary calls fn with base, or, when base names a node of a cluster,
+// with each primary's options in turn (and their number).
+func eachPrimary(ctx context.Context, base *redis.Options, fn func(o *redis.Options, n int) error) error {
+	seeds, err := clusterSeeds(ctx, base)
+	if err != nil {
+		return err
+	}
+	if seeds == nil {
+		return fn(base, 1)
+	}
+	for _, addr := range seeds {
+		o := *base
+		o.Network, o.Addr, o.DB = "tcp", addr, 0
+		if err := fn(&o, len(seeds)); err != nil {
+			return fmt.Errorf("cluster node %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+func checkTarget(ctx context.Context, base *redis.Options, allowEviction bool) error {
 	c := newClient(base, base.DB, 1)
 	defer c.Close()
 	info, err := serverInfo(ctx, c, "replication", "memory")
@@ -43,10 +68,16 @@ var ErrNoRoom = errors.New("not enough memory on the target")
 // a server that has less room: below its maxmemory, or, without one, below
 // the machine's memory. A server that fills up under noeviction refuses
 // every write, production's included, so this runs before the first one.
+// On a cluster, each primary must have room for its share (need divided
+// by the number of primaries).
 func CheckMemory(ctx context.Context, base *redis.Options, need int64) error {
 	if need <= 0 {
 		return nil
 	}
+	return eachPrimary(ctx, base, func(o *redis.Options, n int) error { return checkMemory(ctx, o, need/int64(n)) })
+}
+
+func checkMemory(ctx context.Context, base *redis.Options, need int64) error {
 	c := newClient(base, base.DB, 1)
 	defer c.Close()
 	info, err := serverInfo(ctx, c, "memory")

@@ -181,7 +181,7 @@ func (r *Restorer) writeSmall(ctx context.Context, batch []*codec.Chunk, src Chu
 }
 
 // writeScripted writes small non-string keys with the restore script.
-func (r *Restorer) writeScripted(ctx context.Context, db int, cl *redis.Client, batch []*codec.Chunk) error {
+func (r *Restorer) writeScripted(ctx context.Context, db int, cl redis.UniversalClient, batch []*codec.Chunk) error {
 	if err := r.loadScripts(ctx, db, cl); err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func rdbKind(t codec.Type) rdbvalue.Kind {
 	return rdbvalue.KindString
 }
 
-func (r *Restorer) dryRun(ctx context.Context, cl *redis.Client, batch []*codec.Chunk) error {
+func (r *Restorer) dryRun(ctx context.Context, cl redis.UniversalClient, batch []*codec.Chunk) error {
 	pipe := cl.Pipeline()
 	cmds := make([]*redis.IntCmd, len(batch))
 	for i, c := range batch {

@@ -236,7 +236,7 @@ func nextStreamID(id []byte) (next []byte, more bool, err error) {
 
 // finishStream sets a stream's last ID and consumer groups on tmp. An empty
 // stream is created first.
-func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byte, c *codec.Chunk, hasEntries bool) error {
+func (r *Restorer) finishStream(ctx context.Context, cl redis.UniversalClient, tmp []byte, c *codec.Chunk, hasEntries bool) error {
 	m := c.Stream
 	if m == nil {
 		m = &codec.StreamMeta{EntriesAdded: -1}
@@ -298,7 +298,7 @@ func (r *Restorer) finishStream(ctx context.Context, cl *redis.Client, tmp []byt
 // could not be restored (their stream entry was deleted: XCLAIM creates
 // none for those). The consumers' seen and active times become the time of
 // the restore: no command sets them.
-func (r *Restorer) restoreDelivery(ctx context.Context, cl *redis.Client, tmp []byte, g codec.StreamGroup) (int, error) {
+func (r *Restorer) restoreDelivery(ctx context.Context, cl redis.UniversalClient, tmp []byte, g codec.StreamGroup) (int, error) {
 	if len(g.Consumers) == 0 && len(g.Pending) == 0 {
 		return 0, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,7 +115,19 @@ func isTempKey(key []byte) bool {
 // database: those named by tempName whose safety TTL shows no write for
 // tempStaleAfter. It returns how many it deleted; errors only end the sweep
 // (debris is not worth failing a restore for).
-func sweepTemp(ctx context.Context, cl *redis.Client) int {
+func sweepTemp(ctx context.Context, cl redis.UniversalClient) int {
+	if cc, ok := cl.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		n := 0
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			k := sweepTemp(ctx, c)
+			mu.Lock()
+			n += k
+			mu.Unlock()
+			return nil
+		})
+		return n
+	}
 	n := 0
 	var cursor uint64
 	for {

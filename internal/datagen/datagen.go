@@ -40,8 +40,14 @@ type Emitter interface {
 	Flush() error
 }
 
+// Pipeliner is a client that makes pipelines: *redis.Client, or a
+// *redis.ClusterClient (which routes each command by its key's slot).
+type Pipeliner interface {
+	Pipeline() redis.Pipeliner
+}
+
 // Fill writes spec's data into c's database, in pipelines.
-func Fill(ctx context.Context, c *redis.Client, spec Spec) error {
+func Fill(ctx context.Context, c Pipeliner, spec Spec) error {
 	e := &pipeEmitter{ctx: ctx, pipe: c.Pipeline()}
 	if err := Generate(e, spec); err != nil {
 		return err

@@ -35,8 +35,11 @@ type Server struct {
 	Dir    string // the server's working directory
 	Socket string // unix socket path
 	Port   int    // loopback TCP port
-	cmd    *exec.Cmd
-	done   chan struct{}
+	// TLSPort is the loopback TLS port of a server started by StartTLS
+	// (0 otherwise).
+	TLSPort int
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // Binary returns the path of redis-server, from REDIS_SERVER or PATH.
@@ -73,8 +76,14 @@ func StartDir(dir string, extra ...string) (*Server, error) {
 	return startDir(dir, "", bin, extra)
 }
 
-// startDir starts bin in dir, as Server name.
+// startDir starts bin in dir, as Server name, on a free loopback port.
 func startDir(dir, name, bin string, extra []string) (*Server, error) {
+	return startDirOn(dir, name, bin, nil, extra, freePort)
+}
+
+// startDirOn is startDir with the port picker pick; lead goes before the
+// arguments (a config file).
+func startDirOn(dir, name, bin string, lead, extra []string, pick func() (int, error)) (*Server, error) {
 	label := "redis-server"
 	if name != "" {
 		label = name
@@ -87,11 +96,11 @@ func startDir(dir, name, bin string, extra []string) (*Server, error) {
 			return nil, err
 		}
 		sock := filepath.Join(sockDir, "redis.sock")
-		port, err := freePort()
+		port, err := pick()
 		if err != nil {
 			return nil, err
 		}
-		args := []string{
+		args := append(append([]string(nil), lead...),
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--unixsocket", sock,
@@ -102,7 +111,7 @@ func startDir(dir, name, bin string, extra []string) (*Server, error) {
 			"--daemonize", "no",
 			"--enable-debug-command", "yes",
 			"--logfile", filepath.Join(dir, "redis.log"),
-		}
+		)
 		args = append(args, extra...)
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir

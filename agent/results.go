@@ -126,7 +126,10 @@ type RestoreResult struct {
 	Warnings      []string `json:"warnings,omitempty"`
 	PendingLost   int64    `json:"pending_entries_lost,omitempty"`
 	FieldsExpired int64    `json:"fields_expired,omitempty"`
-	Error         string   `json:"error,omitempty"`
+	// PointInTime, for a restore --at, says which base, how many
+	// commands, and the time and offset reached.
+	PointInTime *PointInTime `json:"point_in_time,omitempty"`
+	Error       string       `json:"error,omitempty"`
 }
 
 // DeleteResult answers DELETE /api/backup/delete/{filename} and `redback delete`.

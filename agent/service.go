@@ -22,6 +22,7 @@ import (
 	"filippo.io/age"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redback-dev/redback/agent/archiving"
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/engine/replica"
@@ -172,6 +173,53 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if err != nil {
 		return res, err
 	}
+	job, sel := s.newJob(facts)
+	if o.Compress != nil {
+		job.compress = *o.Compress
+	}
+	var snap *replica.Snapshot
+	if source != SourceScan {
+		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
+		switch {
+		case err == nil:
+			defer snap.Close()
+		case source == SourceAuto && errors.Is(err, replica.ErrRefused):
+			s.log.Warn("the server refuses a replica snapshot: backing up by SCAN", "err", err)
+		default:
+			return res, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if snap != nil {
+		s.snapshotJob(&job, snap, sel, o.Progress)
+	} else {
+		dumper := engine.NewDumper(s.redis, engine.DumpOptions{
+			Databases:      s.cfg.Redis.Databases,
+			ScanCount:      s.cfg.Backup.ScanCount,
+			Workers:        s.cfg.Backup.Workers,
+			KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
+			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
+			Progress:       o.Progress,
+			SkipKeys:       s.skipKeys(),
+			Select:         selectFuncOf(sel),
+		})
+		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+			w, err := begin(nil, nil)
+			if err != nil {
+				return engine.DumpStats{}, err
+			}
+			st, err := dumper.Dump(ctx, facts, w)
+			if err != nil {
+				return st, fmt.Errorf("dump: %w", err)
+			}
+			return st, nil
+		}
+	}
+	return s.writeArchive(ctx, job)
+}
+
+// newJob describes a backup of the server facts describes, with the
+// configured selection (returned: nil for every key).
+func (s *Service) newJob(facts engine.ServerFacts) (archiveJob, *glob.Set) {
 	dbs := s.cfg.Redis.Databases
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
@@ -201,61 +249,30 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		b, _ := json.Marshal(filterOf(codec.Header{Filter: job.filter}))
 		job.manifest["filter"] = string(b)
 	}
-	if o.Compress != nil {
-		job.compress = *o.Compress
-	}
-	var snap *replica.Snapshot
-	if source != SourceScan {
-		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
-		switch {
-		case err == nil:
-			defer snap.Close()
-			job.method = SourceReplica
-			job.source.Snapshot = &codec.Snapshot{Method: SourceReplica, ReplID: snap.ReplID, Offset: snap.Offset}
-			job.manifest["snapshot"] = SourceReplica
-		case source == SourceAuto && errors.Is(err, replica.ErrRefused):
-			s.log.Warn("the server refuses a replica snapshot: backing up by SCAN", "err", err)
-		default:
-			return res, fmt.Errorf("snapshot: %w", err)
+	return job, sel
+}
+
+// snapshotJob makes job read its keys from the RDB of snap, and record
+// where the snapshot stands in the replication stream (a base that
+// segments of a continuous archive can extend).
+func (s *Service) snapshotJob(job *archiveJob, snap *replica.Snapshot, sel *glob.Set, progress func(engine.Progress)) {
+	job.method = SourceReplica
+	job.source.Snapshot = &codec.Snapshot{Method: SourceReplica, ReplID: snap.ReplID, Offset: snap.Offset}
+	job.manifest["snapshot"] = SourceReplica
+	job.manifest[archiving.ManifestReplID] = snap.ReplID
+	job.manifest[archiving.ManifestOffset] = strconv.FormatInt(snap.Offset, 10)
+	job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+		w, err := begin(nil, nil)
+		if err != nil {
+			return engine.DumpStats{}, err
 		}
-	}
-	if snap != nil {
-		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-			w, err := begin(nil, nil)
-			if err != nil {
-				return engine.DumpStats{}, err
-			}
-			rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
-				engine.RDBOptions{SkipKeys: s.skipKeys(), Select: selectFuncOf(sel), Databases: s.cfg.Redis.Databases, Progress: o.Progress})
-			if err != nil {
-				return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
-			}
-			return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
+		rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
+			engine.RDBOptions{SkipKeys: s.skipKeys(), Select: selectFuncOf(sel), Databases: s.cfg.Redis.Databases, Progress: progress})
+		if err != nil {
+			return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
 		}
-	} else {
-		dumper := engine.NewDumper(s.redis, engine.DumpOptions{
-			Databases:      s.cfg.Redis.Databases,
-			ScanCount:      s.cfg.Backup.ScanCount,
-			Workers:        s.cfg.Backup.Workers,
-			KeysPerSecond:  s.cfg.Backup.KeysPerSecond,
-			BytesPerSecond: s.cfg.Backup.BytesPerSecond,
-			Progress:       o.Progress,
-			SkipKeys:       s.skipKeys(),
-			Select:         selectFuncOf(sel),
-		})
-		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-			w, err := begin(nil, nil)
-			if err != nil {
-				return engine.DumpStats{}, err
-			}
-			st, err := dumper.Dump(ctx, facts, w)
-			if err != nil {
-				return st, fmt.Errorf("dump: %w", err)
-			}
-			return st, nil
-		}
+		return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
 	}
-	return s.writeArchive(ctx, job)
 }
 
 // The values of backup.source and BackupOptions.Source.

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redback-dev/redback/agent/archiving"
+	"github.com/redback-dev/redback/agent/config"
+	"github.com/redback-dev/redback/internal/redistest"
+)
+
+// archivingCfg is a Service configuration with archiving on, cutting
+// segments every 200 ms.
+func archivingCfg(redisURL, storage string) config.Config {
+	cfg := config.Default()
+	cfg.Redis.URL = redisURL
+	cfg.Storage = storage
+	cfg.Archiving = config.Archiving{Enabled: true, SegmentSeconds: 0.2}
+	return cfg
+}
+
+// runArchiver starts the Service's archiver; the returned stop ends it
+// and waits.
+func runArchiver(t *testing.T, svc *Service) (*archiving.Archiver, func()) {
+	t.Helper()
+	a, err := svc.Archiver(context.Background())
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.Run(ctx); err != nil {
+			t.Errorf("archiver: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return a, stop
+}
+
+// replOffset is the server's master_repl_offset.
+func replOffset(t *testing.T, c *redis.Client) int64 {
+	t.Helper()
+	text, err := c.Info(context.Background(), "replication").Result()
+	must(t, err)
+	n, err := strconv.ParseInt(redistest.ParseInfo(text)["master_repl_offset"], 10, 64)
+	must(t, err)
+	return n
+}
+
+// waitFor polls cond until it holds; a minute without is a failure (a
+// stuck archiver, not a slow one).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// caughtUp waits until the archiver has received everything the server
+// has written so far (durable too, when durable is set).
+func caughtUp(t *testing.T, a *archiving.Archiver, c *redis.Client, durable bool) {
+	t.Helper()
+	want := replOffset(t, c)
+	waitFor(t, fmt.Sprintf("the archiver to reach offset %d", want), func() bool {
+		st := a.Status()
+		if durable {
+			return st.Connected && st.Durable >= want
+		}
+		return st.Connected && st.Received >= want
+	})
+}
+
+// stateOf reads every key of databases 0-15 of c's server: its value's
+// digest and whether it has a TTL.
+func stateOf(t *testing.T, srv *redistest.Server) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	for db := 0; db < 16; db++ {
+		c := srv.Client(t, db)
+		keys, err := c.Keys(ctx, "*").Result()
+		must(t, err)
+		for _, k := range keys {
+			d, err := c.Do(ctx, "DEBUG", "DIGEST-VALUE", k).Slice()
+			if err != nil {
+				if err == redis.Nil {
+					continue // expired meanwhile
+				}
+				t.Fatal(err)
+			}
+			ttl, err := c.PTTL(ctx, k).Result()
+			must(t, err)
+			if ttl == -2*time.Millisecond {
+				continue
+			}
+			out[fmt.Sprintf("%d/%s", db, k)] = fmt.Sprintf("%v ttl=%v", d, ttl > 0)
+		}
+	}
+	return out
+}
+
+func diffStates(want, got map[string]string) []string {
+	var d []string
+	for k, v := range want {
+		if got[k] != v {
+			d = append(d, fmt.Sprintf("%s: want %q, got %q", k, v, got[k]))
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			d = append(d, fmt.Sprintf("%s: not wanted", k))
+		}
+	}
+	sort.Strings(d)
+	return d
+}
+
+// phase writes a seeded mix into the server: plain writes in several
+// databases, MULTI/EXEC transfers, a Lua script, keys that expire at once
+// (their DEL is in the stream), and, when flush is set, a FLUSHALL.
+func phase(t *testing.T, srv *redistest.Server, rng *rand.Rand, i int, flush bool) {
+	t.Helper()
+	ctx := context.Background()
+	dbs := []int{0, 1, 3}
+	for n := 0; n < 200; n++ {
+		c := srv.Client(t, dbs[rng.IntN(len(dbs))])
+		k := fmt.Sprintf("k%d", rng.IntN(60))
+		var err error
+		switch rng.IntN(9) {
+		case 0:
+			err = c.Set(ctx, k, fmt.Sprintf("v%d.%d", i, n), 0).Err()
+		case 1:
+			err = c.Del(ctx, k).Err()
+		case 2:
+			err = c.HSet(ctx, "h"+k, fmt.Sprint(n), i).Err()
+		case 3:
+			err = c.RPush(ctx, "l"+k, n, i).Err()
+		case 4:
+			err = c.SAdd(ctx, "s"+k, n%7).Err()
+		case 5:
+			err = c.ZAdd(ctx, "z"+k, redis.Z{Score: float64(n), Member: i}).Err()
+		case 6:
+			_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.IncrBy(ctx, "acct:a", int64(n))
+				p.DecrBy(ctx, "acct:b", int64(n))
+				p.Set(ctx, "tx:last", n, 0)
+				return nil
+			})
+		case 7:
+			err = c.Eval(ctx, `redis.call('INCR', KEYS[1]); redis.call('SET', KEYS[2], ARGV[1]); return 1`, []string{"lua:n", "lua:v"}, n).Err()
+		case 8:
+			err = c.Set(ctx, "short"+k, n, time.Millisecond).Err()
+			if err == nil {
+				err = c.Set(ctx, "long"+k, n, time.Hour).Err()
+			}
+		}
+		must(t, err)
+	}
+	must(t, srv.Client(t, 0).Set(ctx, "marker", i, 0).Err())
+	if flush {
+		must(t, srv.Client(t, 0).FlushAll(ctx).Err())
+		must(t, srv.Client(t, 2).Set(ctx, "after-flush", i, 0).Err())
+	}
+}
+
+// TestRestoreAtMarkers: with the archiver following a server that a
+// writer changes in phases, a restore to the moment after each phase, into
+// a fresh server, holds exactly the state the server had then (a FLUSHALL
+// in one phase is undone by a restore to the moment before it).
+func TestRestoreAtMarkers(t *testing.T) {
+	for _, name := range []string{"redis-7.0", "valkey-9"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			src := redistest.StartServer(t, name, "--repl-diskless-sync-delay", "0")
+			c := src.Client(t, 0)
+			rng := rand.New(rand.NewPCG(19, uint64(len(name))))
+			phase(t, src, rng, 0, false) // in the base
+			storage := filepath.Join(t.TempDir(), "backups")
+			svc := newServiceCfg(t, archivingCfg(src.URL(0), storage))
+			a, stop := runArchiver(t, svc)
+			caughtUp(t, a, c, false)
+
+			const phases = 8
+			times := make([]time.Time, phases+1)
+			states := make([]map[string]string, phases+1)
+			for i := 1; i <= phases; i++ {
+				phase(t, src, rng, i, i == 5)
+				caughtUp(t, a, c, false)
+				times[i] = time.Now()
+				states[i] = stateOf(t, src)
+				time.Sleep(3 * time.Millisecond) // the next phase's receive times are later
+			}
+			caughtUp(t, a, c, true)
+			stop()
+
+			for _, i := range []int{1, 4, 5, 8} {
+				dst := redistest.StartServer(t, name)
+				cfg := archivingCfg(dst.URL(0), storage)
+				r := newServiceCfg(t, cfg)
+				res, err := r.RestoreAt(ctx, times[i], RestoreOptions{})
+				if err != nil {
+					t.Fatalf("restore at phase %d: %v (%+v)", i, err, res)
+				}
+				if res.PointInTime == nil || res.PointInTime.Commands == 0 || res.PointInTime.Base == "" {
+					t.Fatalf("phase %d: result %+v", i, res.PointInTime)
+				}
+				if d := diffStates(states[i], stateOf(t, dst)); len(d) > 0 {
+					t.Fatalf("phase %d: %d differences, first: %s", i, len(d), strings.Join(d[:min(5, len(d))], "; "))
+				}
+			}
+			// The state just before the FLUSHALL is phase 4's.
+			if len(states[4]) < 50 || len(states[5]) > 5 {
+				t.Fatalf("the phases did not write what the test needs: %d keys at 4, %d at 5", len(states[4]), len(states[5]))
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -230,5 +231,82 @@ func TestRestoreAtMarkers(t *testing.T) {
 				t.Fatalf("the phases did not write what the test needs: %d keys at 4, %d at 5", len(states[4]), len(states[5]))
 			}
 		})
+	}
+}
+
+// TestArchiveContinuity: a killed replica connection is continued
+// (PSYNC, no gap, no new base); an archiver that comes back after the
+// server's backlog moved past it takes a new base and records the gap,
+// which no restore claims to cover; both sides of it restore exactly.
+func TestArchiveContinuity(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t, "--repl-backlog-size", "16384", "--repl-diskless-sync-delay", "0")
+	c := src.Client(t, 0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	storage := filepath.Join(t.TempDir(), "backups")
+	svc := newServiceCfg(t, archivingCfg(src.URL(0), storage))
+	a, stop := runArchiver(t, svc)
+	phase(t, src, rng, 1, false)
+	caughtUp(t, a, c, true)
+
+	// 1. The connection killed: continued.
+	killed, err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "replica").Int()
+	must(t, err)
+	if killed != 1 {
+		t.Fatalf("killed %d replicas", killed)
+	}
+	for i := range 20 {
+		must(t, c.Set(ctx, fmt.Sprint("after-kill", i), i, 0).Err())
+	}
+	caughtUp(t, a, c, false)
+	t2, s2 := time.Now(), stateOf(t, src)
+	caughtUp(t, a, c, true)
+	if st := a.Status(); st.Resyncs != 1 || st.Gaps != 0 {
+		t.Fatalf("after the kill: %d bases, %d gaps (want 1, 0)", st.Resyncs, st.Gaps)
+	}
+	stop()
+
+	// 2. Down while the backlog (16 KiB) turns over: a new base, a gap.
+	for i := range 100 {
+		must(t, c.Set(ctx, fmt.Sprint("lost", i), strings.Repeat("z", 1024), 0).Err())
+	}
+	t3 := time.Now()
+	time.Sleep(3 * time.Millisecond)
+	a2, stop2 := runArchiver(t, svc)
+	waitFor(t, "the new base", func() bool { return a2.Status().Resyncs == 1 })
+	phase(t, src, rng, 2, false)
+	caughtUp(t, a2, c, false)
+	t4, s4 := time.Now(), stateOf(t, src)
+	caughtUp(t, a2, c, true)
+	if st := a2.Status(); st.Gaps != 1 {
+		t.Fatalf("after the backlog turned over: %d gaps, want 1", st.Gaps)
+	}
+	stop2()
+
+	w, err := svc.Window(ctx)
+	must(t, err)
+	if len(w.Chains) != 2 || len(w.Gaps) != 1 || !strings.Contains(w.Gaps[0].Reason, "full resynchronisation") {
+		t.Fatalf("window %+v", w)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want map[string]string
+	}{{t2, s2}, {t3, nil}, {t4, s4}} {
+		dst := redistest.Start(t)
+		r := newServiceCfg(t, archivingCfg(dst.URL(0), storage))
+		res, err := r.RestoreAt(ctx, tc.at, RestoreOptions{})
+		if tc.want == nil {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("restore into the gap: %v (%+v)", err, res.PointInTime)
+			}
+			if n := len(stateOf(t, dst)); n != 0 {
+				t.Fatalf("a refused restore wrote %d keys", n)
+			}
+			continue
+		}
+		must(t, err)
+		if d := diffStates(tc.want, stateOf(t, dst)); len(d) > 0 {
+			t.Fatalf("at %s: %d differences, first: %s", tc.at, len(d), strings.Join(d[:min(5, len(d))], "; "))
+		}
 	}
 }

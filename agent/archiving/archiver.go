@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -241,6 +242,11 @@ type stream struct {
 	written   int64     // offset of the last byte in seg (or durable)
 	db        int       // database after the last command written
 
+	// idle is 1 while the reader waits for the server with nothing
+	// unread (see cut); batches is its channel.
+	idle    atomic.Int32
+	batches chan *batch
+
 	inMulti   bool
 	pending   []byte // a MULTI block until its EXEC
 	pendingN  int
@@ -251,6 +257,7 @@ func (st *stream) run(ctx context.Context) error {
 	st.written, st.db = st.pos.next-1, st.pos.db
 	br := bufio.NewReaderSize(st.snap.Stream(), 256<<10)
 	batches := make(chan *batch, 8)
+	st.batches = batches
 	readErr := make(chan error, 1)
 	done := make(chan struct{})
 	defer close(done)
@@ -260,7 +267,7 @@ func (st *stream) run(ctx context.Context) error {
 				readErr <- fmt.Errorf("archiving: reader panic: %v", r)
 			}
 		}()
-		readErr <- readBatches(br, batches, done, st.a.now)
+		readErr <- readBatches(br, batches, done, st.a.now, &st.idle)
 	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -305,14 +312,19 @@ func (st *stream) run(ctx context.Context) error {
 }
 
 // readBatches reads commands from br until it fails, in batches of what
-// arrived together.
-func readBatches(br *bufio.Reader, out chan<- *batch, done <-chan struct{}, now func() time.Time) error {
+// arrived together. idle is 1 while it waits with nothing unread: a batch
+// read after that gets a later time than any moment idle was seen set.
+func readBatches(br *bufio.Reader, out chan<- *batch, done <-chan struct{}, now func() time.Time, idle *atomic.Int32) error {
 	for {
 		b := &batch{}
 		for {
 			var name, arg1 []byte
 			var err error
+			if br.Buffered() == 0 {
+				idle.Store(1)
+			}
 			b.raw, name, arg1, err = readCommand(br, b.raw)
+			idle.Store(0)
 			if err != nil {
 				return err
 			}
@@ -468,6 +480,13 @@ func (st *stream) cut(ctx context.Context) error {
 	}
 	m := seg.manifest(tr)
 	m.LastDB, m.PrevReplID = st.db, st.pos.prev
+	// Nothing was received between the last command and now when the
+	// reader waits with nothing unread and no batch is queued: the
+	// segment then vouches for the time up to now.
+	m.Until = m.LastTime
+	if claim := st.a.now().UTC(); st.idle.Load() == 1 && len(st.batches) == 0 && claim.After(m.Until) {
+		m.Until = claim
+	}
 	m, err = storeSegment(ctx, st.a.o.Sink, m, seg.out.Bytes())
 	if err != nil {
 		// The stream resumes from the last durable offset.

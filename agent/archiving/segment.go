@@ -68,7 +68,11 @@ type Manifest struct {
 	LastOffset    int64     `json:"last_offset"`
 	FirstTime     time.Time `json:"first_time"`
 	LastTime      time.Time `json:"last_time"`
-	DB            int       `json:"db"`
+	// Until is when the segment was closed, when the archiver knows that
+	// nothing else was received between LastTime and then (else
+	// LastTime): the state of any moment up to Until is restorable.
+	Until time.Time `json:"until"`
+	DB    int       `json:"db"`
 	// LastDB is the database selected after the last command.
 	LastDB     int    `json:"last_db"`
 	Commands   int64  `json:"commands"`

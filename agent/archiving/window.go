@@ -38,8 +38,9 @@ type Base struct {
 type Chain struct {
 	Base     Base
 	Segments []SegmentName
-	// To is the receive time of the chain's last command (Base.Time
-	// without segments); LastOffset the offset of its last byte.
+	// To is the receive time of the chain's last command, or the later
+	// time its last segment vouches for (Manifest.Until); Base.Time
+	// without segments. LastOffset is the offset of its last byte.
 	To         time.Time
 	LastOffset int64
 	// LastDB is the database selected at the chain's end.
@@ -163,6 +164,9 @@ func build(ctx context.Context, sink *sinks.Sink, bases []Base, segs []SegmentNa
 				return Window{}, err
 			}
 			c.To, c.LastDB = m.LastTime, m.LastDB
+			if m.Until.After(c.To) {
+				c.To = m.Until
+			}
 		}
 		w.Chains = append(w.Chains, c)
 	}

@@ -43,6 +43,48 @@ func (s *Service) Archiver(ctx context.Context) (*archiving.Archiver, error) {
 	})
 }
 
+// RunArchiving runs the continuous archive until ctx ends (nil then):
+// it waits for the server when it cannot reach it at start, and fails
+// only on a configuration it cannot archive (a cluster). redback serve
+// runs it for each target with archiving.enabled.
+func (s *Service) RunArchiving(ctx context.Context) error {
+	wait := time.Second
+	for {
+		a, err := s.Archiver(ctx)
+		if err == nil {
+			s.archMu.Lock()
+			s.archiver = a
+			s.archMu.Unlock()
+			return a.Run(ctx)
+		}
+		if errors.Is(err, ErrInvalid) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("archiving: cannot reach the server yet", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// ArchivingStatus returns the running archiver's status; false when none
+// runs (archiving off, or not started yet).
+func (s *Service) ArchivingStatus() (archiving.Status, bool) {
+	s.archMu.Lock()
+	a := s.archiver
+	s.archMu.Unlock()
+	if a == nil {
+		return archiving.Status{}, false
+	}
+	return a.Status(), true
+}
+
 // baseWriter stores the archiver's base snapshots as archives.
 type baseWriter struct{ s *Service }
 

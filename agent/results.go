@@ -82,6 +82,9 @@ type BackupInfo struct {
 // ListResult answers GET /api/backup/list and `redback list`.
 type ListResult struct {
 	Backups []BackupInfo `json:"backups"`
+	// Window is the restorable window of the continuous archive (with
+	// archiving enabled, or segments stored).
+	Window *Window `json:"restorable_window,omitempty"`
 }
 
 // BackupRef names one archive in stats.

@@ -48,6 +48,9 @@ type Service struct {
 	readersMu sync.Mutex
 	readers   map[string]int // archive name -> open readers (prune spares them)
 
+	archMu   sync.Mutex
+	archiver *archiving.Archiver // set by RunArchiving
+
 	leaseMu     sync.Mutex
 	lease       *lease.Lease  // made by Lease
 	leaseClient *redis.Client // the lease's, closed by Close
@@ -563,6 +566,13 @@ func (s *Service) List(ctx context.Context) (ListResult, error) {
 		b := s.info(in)
 		b.Suspect = suspects[in.Name]
 		out.Backups = append(out.Backups, b)
+	}
+	w, err := archiving.LoadWith(ctx, s.sink, infos)
+	if err != nil {
+		return ListResult{}, translate(err)
+	}
+	if win := windowOf(w); s.cfg.Archiving.Enabled || len(win.Chains) > 0 {
+		out.Window = &win
 	}
 	return out, nil
 }

@@ -99,6 +99,11 @@ func Load(ctx context.Context, sink *sinks.Sink) (Window, error) {
 	if err != nil {
 		return Window{}, err
 	}
+	return LoadWith(ctx, sink, infos)
+}
+
+// LoadWith is Load with the archives already listed.
+func LoadWith(ctx context.Context, sink *sinks.Sink, infos []sinks.Info) (Window, error) {
 	segs, err := listSegments(ctx, sink)
 	if err != nil {
 		return Window{}, err

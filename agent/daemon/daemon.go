@@ -53,6 +53,9 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for running jobs at the end of Run
 	// (default 5 minutes).
 	ShutdownTimeout time.Duration
+	// Archive runs the continuous archive of each target with
+	// archiving.enabled (serve does; schedule does not).
+	Archive bool
 	// ScheduleAll schedules every target whatever its schedule.enabled
 	// says (`redback schedule`); otherwise only the enabled ones are.
 	ScheduleAll bool
@@ -70,6 +73,8 @@ type Daemon struct {
 	o       Options
 	targets []Running
 	schs    []*scheduler.Scheduler
+	// archiving are the continuous archives (archiving.enabled) to run.
+	archiving []Runner
 }
 
 // Open opens every target's Service and assembles its scheduler (and
@@ -109,6 +114,10 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 			if !c.OK {
 				t.Logger(o.Log).Warn("check failed at start", "check", c.Name, "detail", c.Detail)
 			}
+		}
+		if o.Archive && t.Config.Archiving.Enabled {
+			d.archiving = append(d.archiving, svc.RunArchiving)
+			o.Log.Info("archiving the replication stream (archiving.enabled)", "target", t.Name)
 		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
 			o.Log.Info("scheduler disabled (schedule.enabled: false)", "target", t.Name)
@@ -169,6 +178,7 @@ func (d *Daemon) Run(ctx context.Context, runners ...Runner) error {
 	for _, sch := range d.schs {
 		runners = append(runners, sch.Run)
 	}
+	runners = append(runners, d.archiving...)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	failed := make(chan error, len(runners))

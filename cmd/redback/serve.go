@@ -56,7 +56,7 @@ func (g *globals) serve(ctx context.Context) error {
 		return err
 	}
 	jm := jobs.New(jobs.Options{})
-	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout})
+	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout, Archive: true})
 	if err != nil {
 		return err
 	}

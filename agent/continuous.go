@@ -85,6 +85,31 @@ func (s *Service) ArchivingStatus() (archiving.Status, bool) {
 	return a.Status(), true
 }
 
+// archivingStalled fails when the running archiver trails the server by
+// more than archiving.max_stall (default 1 minute): writes not durable
+// for that long, or no stream for that long (the server PINGs its
+// replicas every 10 s). Nil without a running archiver.
+func (s *Service) archivingStalled() error {
+	st, ok := s.ArchivingStatus()
+	if !ok {
+		return nil
+	}
+	max := s.cfg.Archiving.MaxStall
+	if max <= 0 {
+		max = time.Minute
+	}
+	now := s.now()
+	switch {
+	case !st.OldestPending.IsZero() && now.Sub(st.OldestPending) > max:
+		return fmt.Errorf("archiving has stalled: writes received %s ago are not durable yet (archiving.max_stall %s)", now.Sub(st.OldestPending).Round(time.Second), max)
+	case !st.LastReceive.IsZero() && now.Sub(st.LastReceive) > max:
+		return fmt.Errorf("archiving has stalled: nothing received from the server for %s (archiving.max_stall %s; last error: %s)", now.Sub(st.LastReceive).Round(time.Second), max, st.LastError)
+	case st.LastReceive.IsZero() && now.Sub(st.Since) > max:
+		return fmt.Errorf("archiving has not started streaming in %s (last error: %s)", now.Sub(st.Since).Round(time.Second), st.LastError)
+	}
+	return nil
+}
+
 // baseWriter stores the archiver's base snapshots as archives.
 type baseWriter struct{ s *Service }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/redback-dev/redback/agent"
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/jobs"
+	"github.com/redback-dev/redback/agent/metrics"
 	"github.com/redback-dev/redback/agent/scheduled"
 	"github.com/redback-dev/redback/agent/scheduler"
 )
@@ -117,6 +118,7 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 		}
 		if o.Archive && t.Config.Archiving.Enabled {
 			d.archiving = append(d.archiving, svc.RunArchiving)
+			watchArchiving(t, svc)
 			o.Log.Info("archiving the replication stream (archiving.enabled)", "target", t.Name)
 		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
@@ -159,6 +161,23 @@ func (d *Daemon) scheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, 
 		OnSkip: func(reason string) { m.Skipped(target, reason) },
 		OnNext: func(t time.Time) { m.NextRun(target, t) },
 	}), nil
+}
+
+// watchArchiving publishes the target's continuous archive in /metrics
+// (labelled as its scheduled backups are).
+func watchArchiving(t Target, svc *agent.Service) {
+	label := t.Name
+	if label == "" {
+		label = svc.Address()
+	}
+	metrics.DefaultArchiving().Watch(label, func() (metrics.ArchivingStatus, bool) {
+		st, ok := svc.ArchivingStatus()
+		return metrics.ArchivingStatus{
+			Connected: st.Connected, Received: st.Received, Durable: st.Durable,
+			LastReceive: st.LastReceive, OldestPending: st.OldestPending,
+			Segments: st.Segments, Bytes: st.Bytes, Gaps: st.Gaps, Bases: st.Resyncs,
+		}, ok
+	})
 }
 
 // Targets returns the targets in the order given to Open.

@@ -13,6 +13,8 @@ import (
 	"github.com/redback-dev/redback/agent/archiving"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/engine/replica"
+	"github.com/redback-dev/redback/agent/retention"
+	"github.com/redback-dev/redback/sinks"
 )
 
 // The continuous archive (archiving.enabled): the Service's part is the
@@ -108,6 +110,77 @@ func (s *Service) archivingStalled() error {
 		return fmt.Errorf("archiving has not started streaming in %s (last error: %s)", now.Sub(st.Since).Round(time.Second), st.LastError)
 	}
 	return nil
+}
+
+// keepLiveBase keeps the base that the newest chain of segments extends
+// (the one the archiver is extending, or extended last): deleting it
+// would strand every segment written since.
+func keepLiveBase(ds []retention.Decision, w archiving.Window) {
+	live := ""
+	for _, c := range w.Chains {
+		if len(c.Segments) > 0 {
+			live = c.Base.Name
+		}
+	}
+	for i := range ds {
+		if ds[i].Name == live && !ds[i].Keep {
+			ds[i].Keep = true
+			ds[i].Reasons = append(ds[i].Reasons, "extended by the continuous archive")
+		}
+	}
+}
+
+// pruneSegments deletes the segments whose base is not kept: those of
+// the chains of deleted bases, and orphans older than the newest kept
+// base (a newer one may belong to a base the listing missed, being
+// written). It returns how many it deleted (with dryRun, would delete).
+func (s *Service) pruneSegments(ctx context.Context, w archiving.Window, kept []string, dryRun bool) (int, error) {
+	keep := map[string]bool{}
+	for _, k := range kept {
+		keep[k] = true
+	}
+	var newestKept time.Time
+	needed := map[string]bool{} // by a kept chain
+	for _, c := range w.Chains {
+		if keep[c.Base.Name] {
+			newestKept = maxTime(newestKept, c.Base.Time)
+			for _, sg := range c.Segments {
+				needed[sg.Name] = true
+			}
+		}
+	}
+	var doomed []string
+	for _, c := range w.Chains {
+		for _, sg := range c.Segments {
+			if !keep[c.Base.Name] && !needed[sg.Name] {
+				doomed = append(doomed, sg.Name)
+			}
+		}
+	}
+	for _, o := range w.Orphans {
+		if o.FirstTime.Before(newestKept) {
+			doomed = append(doomed, o.Name)
+		}
+	}
+	if dryRun {
+		return len(doomed), nil
+	}
+	for i, name := range doomed {
+		if err := s.sink.DeleteSegment(ctx, name); err != nil && !errors.Is(err, sinks.ErrNotFound) {
+			return i, fmt.Errorf("delete segment %s: %w", name, translate(err))
+		}
+	}
+	if len(doomed) > 0 {
+		s.log.Info("segments pruned with their base", "segments", len(doomed))
+	}
+	return len(doomed), nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // baseWriter stores the archiver's base snapshots as archives.

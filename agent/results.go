@@ -185,7 +185,10 @@ type PruneResult struct {
 	// Suspect names the archives kept because they look like backups of an
 	// emptied or shrunken server, with why.
 	Suspect map[string]string `json:"suspect,omitempty"`
-	Error   string            `json:"error,omitempty"`
+	// DeletedSegments counts the continuous archive's segments deleted
+	// with their base (or that extended no kept base).
+	DeletedSegments int    `json:"deleted_segments,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Errors callers test for (the API maps them to status codes, the command

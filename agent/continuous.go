@@ -352,11 +352,8 @@ func (s *Service) RestoreAt(ctx context.Context, at time.Time, o RestoreOptions)
 		return res, fmt.Errorf("%w: %s: %v (the restorable window is %s to %s, with %d gaps: redback list shows them)", ErrNotFound, timeText(at), archiving.ErrNotCovered, win.From, win.To, len(win.Gaps))
 	}
 	res.Filename, res.PointInTime.Base, res.PointInTime.ReplID = chain.Base.Name, chain.Base.Name, chain.Base.ReplID
-	if err := archiving.Check(ctx, s.sink, chain, at); err != nil {
-		if archiving.IsCorrupt(err) {
-			return res, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		return res, translate(err)
+	if err := archiving.Check(ctx, s.sink, chain, at, o.Identities); err != nil {
+		return res, translateSegment(err)
 	}
 	if err := s.emptyTarget(ctx, chain.Base.Name, o); err != nil {
 		return res, err
@@ -377,10 +374,7 @@ func (s *Service) RestoreAt(ctx context.Context, at time.Time, o RestoreOptions)
 	res.Errors = append(res.Errors, rr.Messages...)
 	res.ErrorCount += rr.Errors
 	if err != nil {
-		if archiving.IsCorrupt(err) {
-			return res, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		return res, translate(err)
+		return res, translateSegment(err)
 	}
 	s.log.Info("point-in-time restore complete", "at", pit.At, "base", pit.Base, "segments", pit.Segments,
 		"commands", pit.Commands, "reached_at", pit.ReachedAt, "offset", pit.ReachedOffset, "errors", rr.Errors)
@@ -388,6 +382,14 @@ func (s *Service) RestoreAt(ctx context.Context, at time.Time, o RestoreOptions)
 		return res, fmt.Errorf("%d replayed commands failed (first: %s)", rr.Errors, rr.Messages[0])
 	}
 	return res, nil
+}
+
+// translateSegment maps a segment's errors to the agent's kinds.
+func translateSegment(err error) error {
+	if archiving.IsCorrupt(err) {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return translate(err)
 }
 
 // emptyTarget makes sure the target holds no key: without o.Overwrite it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redback-dev/redback/agent/archiving"
@@ -333,5 +335,68 @@ func TestArchiveContinuity(t *testing.T) {
 	must(t, err)
 	if d := diffStates(s4, stateOf(t, dst)); len(d) > 0 {
 		t.Fatalf("after prune: %d differences", len(d))
+	}
+}
+
+// TestRestoreAtEncryptedAndDamaged: with backup.encrypt, bases and
+// segments are age files that need the identity; a wrong or missing one,
+// or one damaged byte of a segment, is refused before the target is
+// touched.
+func TestRestoreAtEncryptedAndDamaged(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	c := src.Client(t, 0)
+	id, _ := newIdentity(t)
+	other, _ := newIdentity(t)
+	storage := filepath.Join(t.TempDir(), "backups")
+	cfg := archivingCfg(src.URL(0), storage)
+	cfg.Backup.Encrypt.Recipients = []string{id.Recipient().String()}
+	svc := newServiceCfg(t, cfg)
+	a, stop := runArchiver(t, svc)
+	phase(t, src, rand.New(rand.NewPCG(1, 1)), 1, false)
+	caughtUp(t, a, c, false)
+	at, want := time.Now(), stateOf(t, src)
+	must(t, c.Set(ctx, "later", 1, 0).Err())
+	caughtUp(t, a, c, true)
+	stop()
+
+	w, err := svc.Window(ctx)
+	must(t, err)
+	if len(w.Chains) != 1 || !strings.HasSuffix(w.Chains[0].Base, ".age") {
+		t.Fatalf("window %+v", w)
+	}
+	segs, err := filepath.Glob(filepath.Join(storage, "wal", "*.wal.gz.age"))
+	must(t, err)
+	if len(segs) == 0 || len(segs) != w.Chains[0].Segments {
+		t.Fatalf("%d encrypted segment files, %d in the chain", len(segs), w.Chains[0].Segments)
+	}
+	dst := redistest.Start(t)
+	r := newServiceCfg(t, archivingCfg(dst.URL(0), storage))
+	for _, ids := range [][]age.Identity{nil, {other}} {
+		if _, err := r.RestoreAt(ctx, at, RestoreOptions{Identities: ids}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("identities %v: %v", ids, err)
+		}
+		if n := dbsize(t, dst); n != 0 {
+			t.Fatalf("a refused restore wrote %d keys", n)
+		}
+	}
+	res, err := r.RestoreAt(ctx, at, RestoreOptions{Identities: []age.Identity{id}})
+	must(t, err)
+	if d := diffStates(want, stateOf(t, dst)); len(d) > 0 || res.PointInTime.Commands == 0 {
+		t.Fatalf("%d differences (%+v)", len(d), res.PointInTime)
+	}
+
+	// One byte of the first segment flipped.
+	b, err := os.ReadFile(segs[0])
+	must(t, err)
+	b[len(b)/2] ^= 0x40
+	must(t, os.WriteFile(segs[0], b, 0o600))
+	dst2 := redistest.Start(t)
+	r2 := newServiceCfg(t, archivingCfg(dst2.URL(0), storage))
+	if _, err := r2.RestoreAt(ctx, at, RestoreOptions{Identities: []age.Identity{id}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("damaged segment: %v", err)
+	}
+	if n := dbsize(t, dst2); n != 0 {
+		t.Fatalf("a refused restore wrote %d keys", n)
 	}
 }

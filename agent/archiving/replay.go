@@ -42,8 +42,9 @@ const pipelineCommands = 512
 
 // Check proves the segments that a replay of c up to at reads whole
 // before anything is written: each one's stored bytes against the SHA-256
-// of its manifest, and that they follow each other without a hole.
-func Check(ctx context.Context, sink *sinks.Sink, c Chain, at time.Time) error {
+// of its manifest, its header (and with it the age identity), and that
+// they follow each other without a hole.
+func Check(ctx context.Context, sink *sinks.Sink, c Chain, at time.Time, ids []age.Identity) error {
 	next := c.Base.Offset + 1
 	for _, s := range needed(c, at) {
 		m, err := readManifest(ctx, sink, s.Name)
@@ -65,6 +66,17 @@ func Check(ctx context.Context, sink *sinks.Sink, c Chain, at time.Time) error {
 		}
 		if n != m.Size || hex.EncodeToString(h.Sum(nil)) != m.SHA256 {
 			return fmt.Errorf("%w: segment %s does not match its manifest's size and SHA-256", errCorrupt, s.Name)
+		}
+		if rc, err = sink.OpenSegment(ctx, s.Name); err != nil {
+			return err
+		}
+		sr, err := readSegment(rc, ids)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", s.Name, err)
+		}
+		if sr.Header.FirstOffset != m.FirstOffset || sr.Header.ReplID != m.ReplID {
+			return fmt.Errorf("%w: segment %s: its header does not match its manifest", errCorrupt, s.Name)
 		}
 		next = m.LastOffset + 1
 	}

@@ -400,3 +400,60 @@ func TestRestoreAtEncryptedAndDamaged(t *testing.T) {
 		t.Fatalf("a refused restore wrote %d keys", n)
 	}
 }
+
+// TestArchiveFollowsFailover: the archiver reads a primary that hands its
+// role to its replica (FAILOVER) and goes on as the new primary's
+// replica: the stream continues under the new replication ID with the
+// same offsets (+CONTINUE <new id>), so one chain, without a gap or a new
+// base, restores both sides of the failover.
+func TestArchiveFollowsFailover(t *testing.T) {
+	ctx := context.Background()
+	m := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	r := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	mc, rc := m.Client(t, 0), r.Client(t, 0)
+	linked := func(c *redis.Client) func() bool {
+		return func() bool {
+			text, err := c.Info(ctx, "replication").Result()
+			return err == nil && redistest.ParseInfo(text)["master_link_status"] == "up"
+		}
+	}
+	must(t, rc.Do(ctx, "REPLICAOF", "127.0.0.1", m.Port).Err())
+	waitFor(t, "the replica's link", linked(rc))
+	storage := filepath.Join(t.TempDir(), "backups")
+	svc := newServiceCfg(t, archivingCfg(m.URL(0), storage))
+	a, stop := runArchiver(t, svc)
+	rng := rand.New(rand.NewPCG(8, 9))
+	phase(t, m, rng, 1, false)
+	caughtUp(t, a, mc, false)
+	t1, s1 := time.Now(), stateOf(t, m)
+	time.Sleep(3 * time.Millisecond)
+	oldID := a.Status().ReplID
+
+	must(t, mc.Do(ctx, "FAILOVER", "TO", "127.0.0.1", r.Port).Err())
+	waitFor(t, "the old primary to follow the new one", linked(mc))
+	phase(t, r, rng, 2, false)
+	caughtUp(t, a, rc, false)
+	t2, s2 := time.Now(), stateOf(t, r)
+	caughtUp(t, a, rc, true)
+	st := a.Status()
+	stop()
+	if st.ReplID == oldID || st.Gaps != 0 || st.Resyncs != 1 {
+		t.Fatalf("after the failover: replid %s (was %s), %d gaps, %d bases", st.ReplID, oldID, st.Gaps, st.Resyncs)
+	}
+	w, err := svc.Window(ctx)
+	must(t, err)
+	if len(w.Chains) != 1 || len(w.Gaps) != 0 {
+		t.Fatalf("window %+v", w)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want map[string]string
+	}{{t1, s1}, {t2, s2}} {
+		dst := redistest.Start(t)
+		res, err := newServiceCfg(t, archivingCfg(dst.URL(0), storage)).RestoreAt(ctx, tc.at, RestoreOptions{})
+		must(t, err)
+		if d := diffStates(tc.want, stateOf(t, dst)); len(d) > 0 {
+			t.Fatalf("at %s (%+v): %d differences, first: %s", tc.at, res.PointInTime, len(d), strings.Join(d[:min(5, len(d))], "; "))
+		}
+	}
+}

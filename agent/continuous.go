@@ -54,9 +54,8 @@ func (s *Service) RunArchiving(ctx context.Context) error {
 	for {
 		a, err := s.Archiver(ctx)
 		if err == nil {
-			s.archMu.Lock()
-			s.archiver = a
-			s.archMu.Unlock()
+			s.setArchiver(a)
+			defer s.setArchiver(nil)
 			return a.Run(ctx)
 		}
 		if errors.Is(err, ErrInvalid) {
@@ -73,6 +72,12 @@ func (s *Service) RunArchiving(ctx context.Context) error {
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+func (s *Service) setArchiver(a *archiving.Archiver) {
+	s.archMu.Lock()
+	s.archiver = a
+	s.archMu.Unlock()
 }
 
 // ArchivingStatus returns the running archiver's status; false when none

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,25 +32,35 @@ func archivingCfg(redisURL, storage string) config.Config {
 	return cfg
 }
 
-// runArchiver starts the Service's archiver; the returned stop ends it
-// and waits.
-func runArchiver(t *testing.T, svc *Service) (*archiving.Archiver, func()) {
+// running is a Service's archive as the tests see it.
+type running struct{ svc *Service }
+
+// Status is the archiver's status (zero until it has started).
+func (r running) Status() archiving.Status {
+	st, _ := r.svc.ArchivingStatus()
+	return st
+}
+
+// runArchiver runs the Service's continuous archive (RunArchiving, as
+// serve does); the returned stop ends it and waits.
+func runArchiver(t *testing.T, svc *Service) (running, func()) {
 	t.Helper()
-	a, err := svc.Archiver(context.Background())
-	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := a.Run(ctx); err != nil {
-			t.Errorf("archiver: %v", err)
+	done := make(chan error, 1)
+	go func() { done <- svc.RunArchiving(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
 		}
-	}()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("archiving: %v", err)
+		}
+	}
 	t.Cleanup(stop)
-	return a, stop
+	return running{svc}, stop
 }
 
 // replOffset is the server's master_repl_offset.
@@ -79,7 +88,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // caughtUp waits until the archiver has received everything the server
 // has written so far (durable too, when durable is set).
-func caughtUp(t *testing.T, a *archiving.Archiver, c *redis.Client, durable bool) {
+func caughtUp(t *testing.T, a running, c *redis.Client, durable bool) {
 	t.Helper()
 	want := replOffset(t, c)
 	waitFor(t, fmt.Sprintf("the archiver to reach offset %d", want), func() bool {

@@ -48,6 +48,9 @@ type restoreRequest struct {
 	Exclude []string `json:"exclude"`
 	Types   []string `json:"types"`
 	DB      *int     `json:"db"`
+	// At, instead of Filename, restores the state at that time from the
+	// continuous archive (RFC 3339, or "-5m").
+	At string `json:"at"`
 }
 
 // restore restores an archive as a job. With overwrite it needs a fresh
@@ -60,6 +63,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	var req restoreRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
+	}
+	if req.At != "" {
+		return s.restoreAt(w, r, t, req)
 	}
 	name, err := checkRef(req.Filename)
 	if err != nil {
@@ -91,6 +97,30 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	return s.runJob(w, r, t.Name, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
 		o.Progress = progressTo(report)
 		res, err := t.Service.Restore(ctx, name, o)
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
+}
+
+// restoreAt restores the state at req.At as a job; it always needs a
+// fresh code (it replaces what the server holds when it is not empty).
+func (s *Server) restoreAt(w http.ResponseWriter, r *http.Request, t Target, req restoreRequest) error {
+	if req.Filename != "" || req.DryRun || req.TTL != "" || len(req.Match)+len(req.Exclude)+len(req.Types) > 0 || req.DB != nil {
+		return badRequest("at restores the whole server from its continuous archive: give no filename, dry_run, ttl, match, exclude, types or db")
+	}
+	at, err := agent.ParseAt(req.At, s.opt.Now())
+	if err != nil {
+		return badRequest("at: want RFC 3339 (2026-01-02T14:02:36Z) or a time before now (-5m)")
+	}
+	if err := s.requireFreshCode(r); err != nil {
+		return err
+	}
+	o := agent.RestoreOptions{Overwrite: req.Overwrite, Identities: s.opt.Identities}
+	return s.runJob(w, r, t.Name, jobs.KindRestore, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+		o.Progress = progressTo(report)
+		res, err := t.Service.RestoreAt(ctx, at, o)
 		if err != nil {
 			res.Error = publicMessage(err)
 		}

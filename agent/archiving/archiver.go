@@ -139,6 +139,7 @@ type position struct {
 // the server cannot continue, from a new base snapshot (a recorded gap).
 func (a *Archiver) Run(ctx context.Context) error {
 	a.update(func(s *Status) { s.Since = a.now() })
+	defer a.update(func(s *Status) { s.Connected = false })
 	pos, err := resume(ctx, a.o.Sink)
 	if err != nil {
 		a.o.Log.Warn("archiving: cannot read where the archive ends; starting from a new base", "err", err)

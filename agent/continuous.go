@@ -202,7 +202,7 @@ func (b baseWriter) Base(ctx context.Context, snap *replica.Snapshot, gap string
 	}
 	job, sel := s.newJob(facts)
 	s.snapshotJob(&job, snap, sel, nil)
-	job.manifest["archiving"] = "base"
+	job.manifest[archiving.ManifestArchiving] = "base"
 	if gap != "" {
 		job.manifest[archiving.ManifestGap] = gap
 	}
@@ -248,8 +248,8 @@ type Chain struct {
 func timeText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // Window returns the restorable window of the Service's storage. Chains
-// of a base alone (replica snapshots not followed by a stream) are left
-// out; the window then starts at the first base a stream extends.
+// of a base alone that the archiver did not take (replica snapshots that
+// no stream follows) are left out.
 func (s *Service) Window(ctx context.Context) (Window, error) {
 	w, err := archiving.Load(ctx, s.sink)
 	if err != nil {
@@ -262,7 +262,7 @@ func windowOf(w archiving.Window) Window {
 	out := Window{Gaps: []WindowGap{}, Chains: []Chain{}, Orphans: len(w.Orphans)}
 	var from, to time.Time
 	for _, c := range w.Chains {
-		if len(c.Segments) == 0 {
+		if len(c.Segments) == 0 && !c.Base.ByArchiver {
 			continue
 		}
 		out.Chains = append(out.Chains, Chain{Base: c.Base.Name, From: timeText(c.Base.Time), To: timeText(c.To),

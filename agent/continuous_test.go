@@ -466,3 +466,34 @@ func TestArchiveFollowsFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveDroppedAtOutputLimit: a server whose replica output buffer
+// limit is exceeded drops the archiver; with the backlog outrun as well,
+// the archiver reconnects, takes a new base and records the gap, and the
+// writes after it are archived.
+func TestArchiveDroppedAtOutputLimit(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t, "--repl-backlog-size", "16384", "--repl-diskless-sync-delay", "0")
+	c := src.Client(t, 0)
+	svc := newServiceCfg(t, archivingCfg(src.URL(0), filepath.Join(t.TempDir(), "backups")))
+	a, stop := runArchiver(t, svc)
+	defer stop()
+	caughtUp(t, a, c, true)
+	must(t, c.Set(ctx, "before", 1, 0).Err())
+	caughtUp(t, a, c, true)
+	must(t, c.ConfigSet(ctx, "client-output-buffer-limit", "replica 16kb 16kb 0").Err())
+	must(t, c.Set(ctx, "big", strings.Repeat("b", 256<<10), 0).Err())
+	waitFor(t, "the archiver to be dropped", func() bool { return a.Status().LastError != "" })
+	must(t, c.ConfigSet(ctx, "client-output-buffer-limit", "replica 256mb 64mb 60").Err())
+	waitFor(t, "a new base", func() bool { return a.Status().Resyncs == 2 })
+	must(t, c.Set(ctx, "after", 1, 0).Err())
+	caughtUp(t, a, c, true)
+	if st := a.Status(); st.Gaps != 1 {
+		t.Fatalf("%d gaps, want 1 (%+v)", st.Gaps, st)
+	}
+	w, err := svc.Window(ctx)
+	must(t, err)
+	if len(w.Gaps) != 1 || len(w.Chains) != 2 {
+		t.Fatalf("window %+v", w)
+	}
+}

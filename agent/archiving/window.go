@@ -19,6 +19,8 @@ const (
 	ManifestReplID = "replid"
 	ManifestOffset = "repl_offset"
 	ManifestGap    = "archiving_gap"
+	// ManifestArchiving is "base" on the archiver's own bases.
+	ManifestArchiving = "archiving"
 )
 
 // Base is an archive that a chain of segments can extend: a snapshot at
@@ -31,6 +33,9 @@ type Base struct {
 	// Gap is why the stream before this base was lost ("" when none was
 	// recorded).
 	Gap string
+	// ByArchiver: the archiver took it (other replica snapshots are bases
+	// too, but no stream follows them unless it happens to).
+	ByArchiver bool
 }
 
 // Chain is a base and the segments that continue it without a hole: the
@@ -87,7 +92,8 @@ func BasesOf(infos []sinks.Info) []Base {
 		if src[ManifestReplID] == "" || err != nil {
 			continue
 		}
-		out = append(out, Base{Name: in.Name, ReplID: src[ManifestReplID], Offset: off, Time: in.Created, Gap: src[ManifestGap]})
+		out = append(out, Base{Name: in.Name, ReplID: src[ManifestReplID], Offset: off, Time: in.Created, Gap: src[ManifestGap],
+			ByArchiver: src[ManifestArchiving] == "base"})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out

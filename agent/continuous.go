@@ -326,7 +326,8 @@ func truncateText(s string, n int) string {
 
 // RestoreAt restores the state of the server at time at: the newest base
 // snapshot at or before at whose segments reach it, then every command
-// received up to at (MULTI/EXEC blocks whole). The target must hold no
+// received up to at (MULTI/EXEC blocks whole), every database under its
+// own number whatever the Redis URL names. The target must hold no
 // key, or with o.Overwrite it is emptied (FLUSHALL) once the base and the
 // segments are proven whole. Selections, database maps and dry runs do
 // not apply (an error).
@@ -365,7 +366,7 @@ func (s *Service) RestoreAt(ctx context.Context, at time.Time, o RestoreOptions)
 	}
 	base, err := s.Restore(ctx, chain.Base.Name, RestoreOptions{
 		TTL: "absolute", Identities: o.Identities, AllowEviction: o.AllowEviction,
-		NoPrecheck: o.Overwrite, IgnoreMemory: o.IgnoreMemory, Progress: o.Progress,
+		NoPrecheck: o.Overwrite, IgnoreMemory: o.IgnoreMemory, Progress: o.Progress, keepDatabases: true,
 	})
 	pit := res.PointInTime
 	res = base

@@ -73,25 +73,12 @@ func replOffset(t *testing.T, c *redis.Client) int64 {
 	return n
 }
 
-// waitFor polls cond until it holds; a minute without is a failure (a
-// stuck archiver, not a slow one).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // caughtUp waits until the archiver has received everything the server
 // has written so far (durable too, when durable is set).
 func caughtUp(t *testing.T, a running, c *redis.Client, durable bool) {
 	t.Helper()
 	want := replOffset(t, c)
-	waitFor(t, fmt.Sprintf("the archiver to reach offset %d", want), func() bool {
+	redistest.WaitFor(t, fmt.Sprintf("the archiver to reach offset %d", want), func() bool {
 		st := a.Status()
 		if durable {
 			return st.Connected && st.Durable >= want
@@ -283,7 +270,7 @@ func TestArchiveContinuity(t *testing.T) {
 	t3 := time.Now()
 	time.Sleep(3 * time.Millisecond)
 	a2, stop2 := runArchiver(t, svc)
-	waitFor(t, "the new base", func() bool { return a2.Status().Resyncs == 1 })
+	redistest.WaitFor(t, "the new base", func() bool { return a2.Status().Resyncs == 1 })
 	phase(t, src, rng, 2, false)
 	caughtUp(t, a2, c, false)
 	t4, s4 := time.Now(), stateOf(t, src)
@@ -392,7 +379,7 @@ func TestRestoreAtEncryptedAndDamaged(t *testing.T) {
 	res, err := r.RestoreAt(ctx, at, RestoreOptions{Identities: []age.Identity{id}})
 	must(t, err)
 	if d := diffStates(want, stateOf(t, dst)); len(d) > 0 || res.PointInTime.Commands == 0 {
-		t.Fatalf("%d differences (%+v)", len(d), res.PointInTime)
+		t.Fatalf("%d differences (%+v): %v", len(d), res.PointInTime, d)
 	}
 
 	// One byte of the first segment flipped.
@@ -427,7 +414,7 @@ func TestArchiveFollowsFailover(t *testing.T) {
 		}
 	}
 	must(t, rc.Do(ctx, "REPLICAOF", "127.0.0.1", m.Port).Err())
-	waitFor(t, "the replica's link", linked(rc))
+	redistest.WaitFor(t, "the replica's link", linked(rc))
 	storage := filepath.Join(t.TempDir(), "backups")
 	svc := newServiceCfg(t, archivingCfg(m.URL(0), storage))
 	a, stop := runArchiver(t, svc)
@@ -439,7 +426,7 @@ func TestArchiveFollowsFailover(t *testing.T) {
 	oldID := a.Status().ReplID
 
 	must(t, mc.Do(ctx, "FAILOVER", "TO", "127.0.0.1", r.Port).Err())
-	waitFor(t, "the old primary to follow the new one", linked(mc))
+	redistest.WaitFor(t, "the old primary to follow the new one", linked(mc))
 	phase(t, r, rng, 2, false)
 	caughtUp(t, a, rc, false)
 	t2, s2 := time.Now(), stateOf(t, r)
@@ -483,9 +470,9 @@ func TestArchiveDroppedAtOutputLimit(t *testing.T) {
 	caughtUp(t, a, c, true)
 	must(t, c.ConfigSet(ctx, "client-output-buffer-limit", "replica 16kb 16kb 0").Err())
 	must(t, c.Set(ctx, "big", strings.Repeat("b", 256<<10), 0).Err())
-	waitFor(t, "the archiver to be dropped", func() bool { return a.Status().LastError != "" })
+	redistest.WaitFor(t, "the archiver to be dropped", func() bool { return a.Status().LastError != "" })
 	must(t, c.ConfigSet(ctx, "client-output-buffer-limit", "replica 256mb 64mb 60").Err())
-	waitFor(t, "a new base", func() bool { return a.Status().Resyncs == 2 })
+	redistest.WaitFor(t, "a new base", func() bool { return a.Status().Resyncs == 2 })
 	must(t, c.Set(ctx, "after", 1, 0).Err())
 	caughtUp(t, a, c, true)
 	if st := a.Status(); st.Gaps != 1 {
@@ -495,5 +482,30 @@ func TestArchiveDroppedAtOutputLimit(t *testing.T) {
 	must(t, err)
 	if len(w.Gaps) != 1 || len(w.Chains) != 2 {
 		t.Fatalf("window %+v", w)
+	}
+}
+
+// TestRestoreAtKeepsDatabaseNumbers: a base of one database (3) goes back
+// into database 3, not the URL's 0, since the stream after it SELECTs by
+// number.
+func TestRestoreAtKeepsDatabaseNumbers(t *testing.T) {
+	ctx := context.Background()
+	src := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	must(t, src.Client(t, 3).Set(ctx, "in3", "base", 0).Err())
+	storage := filepath.Join(t.TempDir(), "backups")
+	svc := newServiceCfg(t, archivingCfg(src.URL(0), storage))
+	a, stop := runArchiver(t, svc)
+	c := src.Client(t, 0)
+	caughtUp(t, a, c, true)
+	must(t, src.Client(t, 3).Incr(ctx, "n3").Err())
+	caughtUp(t, a, c, false)
+	at, want := time.Now(), stateOf(t, src)
+	caughtUp(t, a, c, true)
+	stop()
+	dst := redistest.Start(t)
+	_, err := newServiceCfg(t, archivingCfg(dst.URL(0), storage)).RestoreAt(ctx, at, RestoreOptions{})
+	must(t, err)
+	if d := diffStates(want, stateOf(t, dst)); len(d) > 0 || len(want) != 2 {
+		t.Fatalf("%d keys wanted; differences: %v", len(want), d)
 	}
 }

@@ -92,17 +92,6 @@ func ackedOffset(t *testing.T, c *redis.Client) (int64, bool) {
 	return 0, false
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestSegmentsWholeOrderedAcked: under a writer of plain commands and
 // MULTI/EXEC blocks bigger than a segment, the stored segments follow each
 // other byte for byte from the base's offset to the server's, no segment
@@ -124,7 +113,7 @@ func TestSegmentsWholeOrderedAcked(t *testing.T) {
 		Replica: replica.Options{Network: "unix", Addr: src.Socket, ReadTimeout: 10 * time.Second},
 		Sink:    sink, Bases: &rdbBase{sink: sink}, SegmentSeconds: 50 * time.Millisecond, SegmentBytes: segBytes,
 	})
-	waitUntil(t, "the archiver to connect", func() bool { return a.Status().Connected })
+	redistest.WaitFor(t, "the archiver to connect", func() bool { return a.Status().Connected })
 	rng := rand.New(rand.NewPCG(4, 5))
 	dbs := []*redis.Client{c, src.Client(t, 1), src.Client(t, 2), src.Client(t, 3)}
 	for i := range 400 {
@@ -152,8 +141,8 @@ func TestSegmentsWholeOrderedAcked(t *testing.T) {
 		}
 	}
 	end, _ := strconv.ParseInt(info(t, c)["master_repl_offset"], 10, 64)
-	waitUntil(t, "durable to reach the end", func() bool { return a.Status().Durable >= end })
-	waitUntil(t, "the server to hear the durable end", func() bool {
+	redistest.WaitFor(t, "durable to reach the end", func() bool { return a.Status().Durable >= end })
+	redistest.WaitFor(t, "the server to hear the durable end", func() bool {
 		acked, _ := ackedOffset(t, c)
 		return acked >= end
 	})

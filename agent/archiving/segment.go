@@ -28,7 +28,7 @@ import (
 //	records, each starting with its kind:
 //	  '*'  a command of the replication stream, byte for byte as received
 //	       (a RESP array of bulk strings); offsets count these bytes only
-//	  'T'  8 bytes, big-endian: the receive time (Unix milliseconds) of
+//	  'T'  8 bytes, big-endian: the receive time (Unix nanoseconds) of
 //	       the commands that follow
 //	  'E'  the JSON trailer line, then the end:
 //	       {"last_offset":N,"last_time":...,"commands":N,"crc32c":N}
@@ -144,7 +144,7 @@ type segmentWriter struct {
 	crc      uint32
 	bytes    int64 // command bytes
 	commands int64
-	lastMark int64 // Unix ms of the last time mark
+	lastMark int64 // Unix ns of the last time mark
 	lastTime time.Time
 	encrypt  bool
 }
@@ -171,12 +171,12 @@ func openSegment(hdr Header, recipients []age.Recipient) (*segmentWriter, error)
 
 // add writes commands (whole, concatenated) received at t.
 func (s *segmentWriter) add(cmds []byte, n int, t time.Time) error {
-	if ms := t.UnixMilli(); ms != s.lastMark {
+	if ns := t.UnixNano(); ns != s.lastMark {
 		var b [9]byte
 		b[0] = 'T'
-		binary.BigEndian.PutUint64(b[1:], uint64(ms))
+		binary.BigEndian.PutUint64(b[1:], uint64(ns))
 		s.bw.Write(b[:])
-		s.lastMark = ms
+		s.lastMark = ns
 	}
 	_, err := s.bw.Write(cmds)
 	s.crc = crc32.Update(s.crc, castagnoli, cmds)
@@ -257,7 +257,7 @@ func (sr *segmentReader) Next() (cmd []byte, t time.Time, end int64, err error) 
 			if _, err := io.ReadFull(sr.br, b[:]); err != nil {
 				return nil, t, 0, fmt.Errorf("%w: time mark: %v", errCorrupt, err)
 			}
-			sr.time = time.UnixMilli(int64(binary.BigEndian.Uint64(b[:]))).UTC()
+			sr.time = time.Unix(0, int64(binary.BigEndian.Uint64(b[:]))).UTC()
 		case '*':
 			if err := sr.br.UnreadByte(); err != nil {
 				return nil, t, 0, err

@@ -67,7 +67,7 @@ func (s *Service) Ping(ctx context.Context) error {
 	if _, err := engine.Inspect(ctx, s.redis); err != nil {
 		return fmt.Errorf("redis does not answer: %w", err)
 	}
-	return nil
+	return s.archivingStalled()
 }
 
 // RedisStats describes what the Redis server holds (GET /api/stats).

@@ -17,6 +17,7 @@ const (
 	OpUpload        OpKind = "upload"
 	OpRestore       OpKind = "restore"
 	OpRestoreDryRun OpKind = "restore_dry_run"
+	OpRestoreAt     OpKind = "restore_at" // to a point in time (RestoreAt)
 	OpVerify        OpKind = "verify"
 	OpPrune         OpKind = "prune"
 	OpDelete        OpKind = "delete"

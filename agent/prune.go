@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redback-dev/redback/agent/archiving"
 	"github.com/redback-dev/redback/agent/retention"
 )
 
@@ -32,6 +33,11 @@ func (s *Service) Prune(ctx context.Context, policy retention.Policy, dryRun boo
 	}
 	archives := retention.FromInfos(infos)
 	ds := retention.Plan(archives, policy, s.now())
+	window, err := archiving.LoadWith(ctx, s.sink, infos)
+	if err != nil {
+		return fail(fmt.Errorf("list segments: %w", translate(err)))
+	}
+	keepLiveBase(ds, window)
 	if sus := retention.Suspects(archives, policy.SuspectDrop); len(sus) > 0 {
 		res.Suspect = sus
 	}
@@ -56,6 +62,11 @@ func (s *Service) Prune(ctx context.Context, policy retention.Policy, dryRun boo
 		}
 		s.log.Info("archive pruned", "file", d.Name, "created", d.Created.UTC().Format(time.RFC3339))
 		res.Deleted = append(res.Deleted, d.Name)
+	}
+	n, err := s.pruneSegments(ctx, window, res.Kept, dryRun)
+	res.DeletedSegments = n
+	if err != nil {
+		return fail(err)
 	}
 	return res, ds, nil
 }

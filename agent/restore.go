@@ -41,6 +41,10 @@ type RestoreOptions struct {
 	// slash), read in place with the same checks (the command line's
 	// restore ./file.json.gz). The API never sets it.
 	Local bool
+	// keepDatabases restores every database under its own number,
+	// whatever the URL names (a restore --at's base: the stream that
+	// follows it SELECTs by number).
+	keepDatabases bool
 }
 
 // selection compiles o.Selection.
@@ -139,6 +143,9 @@ func (s *Service) Restore(ctx context.Context, name string, o RestoreOptions) (r
 	}
 	st, rerr := s.replayFrom(ctx, a, o.Identities, func(hdr codec.Header) (*redis.Options, engine.RestoreOptions, error) {
 		dbmap, err := s.databaseMap(hdr, o.DBMap)
+		if o.keepDatabases {
+			dbmap, err = map[int]int{}, nil // numbers kept
+		}
 		return s.redis, engine.RestoreOptions{
 			Overwrite: o.Overwrite,
 			DryRun:    o.DryRun,

@@ -86,6 +86,9 @@ type BackupInfo struct {
 // ListResult answers GET /api/backup/list and `redback list`.
 type ListResult struct {
 	Backups []BackupInfo `json:"backups"`
+	// Window is the restorable window of the continuous archive (with
+	// archiving enabled, or segments stored).
+	Window *Window `json:"restorable_window,omitempty"`
 }
 
 // BackupRef names one archive in stats.
@@ -130,7 +133,10 @@ type RestoreResult struct {
 	Warnings      []string `json:"warnings,omitempty"`
 	PendingLost   int64    `json:"pending_entries_lost,omitempty"`
 	FieldsExpired int64    `json:"fields_expired,omitempty"`
-	Error         string   `json:"error,omitempty"`
+	// PointInTime, for a restore --at, says which base, how many
+	// commands, and the time and offset reached.
+	PointInTime *PointInTime `json:"point_in_time,omitempty"`
+	Error       string       `json:"error,omitempty"`
 }
 
 // DeleteResult answers DELETE /api/backup/delete/{filename} and `redback delete`.
@@ -183,7 +189,10 @@ type PruneResult struct {
 	// Suspect names the archives kept because they look like backups of an
 	// emptied or shrunken server, with why.
 	Suspect map[string]string `json:"suspect,omitempty"`
-	Error   string            `json:"error,omitempty"`
+	// DeletedSegments counts the continuous archive's segments deleted
+	// with their base (or that extended no kept base).
+	DeletedSegments int    `json:"deleted_segments,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Errors callers test for (the API maps them to status codes, the command

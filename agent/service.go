@@ -23,6 +23,7 @@ import (
 	"filippo.io/age"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redback-dev/redback/agent/archiving"
 	"github.com/redback-dev/redback/agent/config"
 	"github.com/redback-dev/redback/agent/engine"
 	"github.com/redback-dev/redback/agent/engine/replica"
@@ -47,6 +48,9 @@ type Service struct {
 	run       sync.Mutex // held by the running backup or restore
 	readersMu sync.Mutex
 	readers   map[string]int // archive name -> open readers (prune spares them)
+
+	archMu   sync.Mutex
+	archiver *archiving.Archiver // set by RunArchiving
 
 	leaseMu     sync.Mutex
 	lease       *lease.Lease  // made by Lease
@@ -187,6 +191,39 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 	if err != nil {
 		return res, err
 	}
+	job, sel := s.newJob(facts)
+	if o.Compress != nil {
+		job.compress = *o.Compress
+	}
+	if facts.Mode == engine.ModeCluster {
+		return s.backupCluster(ctx, job, source, s.dumpOptions(o, sel))
+	}
+	var snap *replica.Snapshot
+	if source != SourceScan {
+		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
+		switch {
+		case err == nil:
+			defer snap.Close()
+		case source == SourceAuto && errors.Is(err, replica.ErrRefused):
+			s.log.Warn("the server refuses a replica snapshot: backing up by SCAN", "err", err)
+		default:
+			return res, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if snap != nil {
+		s.snapshotJob(&job, snap, sel, o.Progress)
+	} else {
+		dumper := engine.NewDumper(s.redis, s.dumpOptions(o, sel))
+		job.fill = dumpFill(func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error) {
+			return dumper.Dump(ctx, facts, w)
+		})
+	}
+	return s.writeArchive(ctx, job)
+}
+
+// newJob describes a backup of the server facts describes, with the
+// configured selection (returned: nil for every key).
+func (s *Service) newJob(facts engine.ServerFacts) (archiveJob, *glob.Set) {
 	dbs := s.cfg.Redis.Databases
 	if len(dbs) == 0 {
 		dbs = facts.Databases()
@@ -216,47 +253,30 @@ func (s *Service) Backup(ctx context.Context, o BackupOptions) (res BackupResult
 		b, _ := json.Marshal(filterOf(codec.Header{Filter: job.filter}))
 		job.manifest["filter"] = string(b)
 	}
-	if o.Compress != nil {
-		job.compress = *o.Compress
-	}
-	if facts.Mode == engine.ModeCluster {
-		return s.backupCluster(ctx, job, source, s.dumpOptions(o, sel))
-	}
-	var snap *replica.Snapshot
-	if source != SourceScan {
-		snap, err = replica.Fetch(ctx, s.replicaOptions(facts))
-		switch {
-		case err == nil:
-			defer snap.Close()
-			job.method = SourceReplica
-			job.source.Snapshot = &codec.Snapshot{Method: SourceReplica, ReplID: snap.ReplID, Offset: snap.Offset}
-			job.manifest["snapshot"] = SourceReplica
-		case source == SourceAuto && errors.Is(err, replica.ErrRefused):
-			s.log.Warn("the server refuses a replica snapshot: backing up by SCAN", "err", err)
-		default:
-			return res, fmt.Errorf("snapshot: %w", err)
+	return job, sel
+}
+
+// snapshotJob makes job read its keys from the RDB of snap, and record
+// where the snapshot stands in the replication stream (a base that
+// segments of a continuous archive can extend).
+func (s *Service) snapshotJob(job *archiveJob, snap *replica.Snapshot, sel *glob.Set, progress func(engine.Progress)) {
+	job.method = SourceReplica
+	job.source.Snapshot = &codec.Snapshot{Method: SourceReplica, ReplID: snap.ReplID, Offset: snap.Offset}
+	job.manifest["snapshot"] = SourceReplica
+	job.manifest[archiving.ManifestReplID] = snap.ReplID
+	job.manifest[archiving.ManifestOffset] = strconv.FormatInt(snap.Offset, 10)
+	job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
+		w, err := begin(nil, nil)
+		if err != nil {
+			return engine.DumpStats{}, err
 		}
-	}
-	if snap != nil {
-		job.fill = func(ctx context.Context, begin beginFunc) (engine.DumpStats, error) {
-			w, err := begin(nil, nil)
-			if err != nil {
-				return engine.DumpStats{}, err
-			}
-			rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
-				engine.RDBOptions{SkipKeys: s.skipKeys(), Select: selectFuncOf(sel), Databases: s.cfg.Redis.Databases, Progress: o.Progress})
-			if err != nil {
-				return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
-			}
-			return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
+		rs, err := engine.FromRDB(ctx, snap, func(engine.RDBInfo) (engine.KeyWriter, error) { return w, nil },
+			engine.RDBOptions{SkipKeys: s.skipKeys(), Select: selectFuncOf(sel), Databases: s.cfg.Redis.Databases, Progress: progress})
+		if err != nil {
+			return engine.DumpStats{}, fmt.Errorf("snapshot: %w", err)
 		}
-	} else {
-		dumper := engine.NewDumper(s.redis, s.dumpOptions(o, sel))
-		job.fill = dumpFill(func(ctx context.Context, w engine.KeyWriter) (engine.DumpStats, error) {
-			return dumper.Dump(ctx, facts, w)
-		})
+		return engine.DumpStats{Vanished: rs.Expired, RawKeys: rs.RawKeys, FieldTTLKeys: rs.FieldTTLKeys}, nil
 	}
-	return s.writeArchive(ctx, job)
 }
 
 // dumpFill is an archiveJob.fill that writes what dump reads.
@@ -576,6 +596,13 @@ func (s *Service) List(ctx context.Context) (ListResult, error) {
 		b := s.info(in)
 		b.Suspect = suspects[in.Name]
 		out.Backups = append(out.Backups, b)
+	}
+	w, err := archiving.LoadWith(ctx, s.sink, infos)
+	if err != nil {
+		return ListResult{}, translate(err)
+	}
+	if win := windowOf(w); s.cfg.Archiving.Enabled || len(win.Chains) > 0 {
+		out.Window = &win
 	}
 	return out, nil
 }

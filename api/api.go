@@ -29,6 +29,8 @@ import (
 type Service interface {
 	Backup(ctx context.Context, o agent.BackupOptions) (agent.BackupResult, error)
 	Restore(ctx context.Context, name string, o agent.RestoreOptions) (agent.RestoreResult, error)
+	// RestoreAt restores the state at a time from the continuous archive.
+	RestoreAt(ctx context.Context, at time.Time, o agent.RestoreOptions) (agent.RestoreResult, error)
 	List(ctx context.Context) (agent.ListResult, error)
 	Stats(ctx context.Context) (agent.StatsResult, error)
 	Delete(ctx context.Context, name string) (agent.DeleteResult, error)

@@ -52,6 +52,9 @@ type restoreRequest struct {
 	// DBMap sends a database of the archive to another of the server
 	// ({"0": 3}: the command line's --db 0:3).
 	DBMap map[string]int `json:"db_map"`
+	// At, instead of Filename, restores the state at that time from the
+	// continuous archive (RFC 3339, or "-5m").
+	At string `json:"at"`
 }
 
 // restore restores an archive as a job. With overwrite (and no dry run) it
@@ -64,6 +67,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
 	var req restoreRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
+	}
+	if req.At != "" {
+		return s.restoreAt(w, r, t, req)
 	}
 	name, err := checkRef(req.Filename)
 	if err != nil {
@@ -134,6 +140,31 @@ const (
 
 // deleteBackup deletes an archive; it needs a fresh code. It runs as a
 // job, so that GET /api/jobs lists it, and answers when it is done.
+// restoreAt restores the state at req.At as a job; it always needs a
+// fresh code (it replaces what the server holds when it is not empty).
+func (s *Server) restoreAt(w http.ResponseWriter, r *http.Request, t Target, req restoreRequest) error {
+	if req.Filename != "" || req.DryRun || req.TTL != "" || len(req.Match)+len(req.Exclude)+len(req.Types) > 0 || req.DB != nil || len(req.DBMap) > 0 {
+		return badRequest("at restores the whole server from its continuous archive: give no filename, dry_run, ttl, match, exclude, types or db")
+	}
+	at, err := agent.ParseAt(req.At, s.opt.Now())
+	if err != nil {
+		return badRequest("at: want RFC 3339 (2026-01-02T14:02:36Z) or a time before now (-5m)")
+	}
+	if err := s.requireFreshCode(r); err != nil {
+		return err
+	}
+	o := agent.RestoreOptions{Overwrite: req.Overwrite, Identities: s.opt.Identities}
+	return s.runJob(w, r, t.Name, jobs.KindRestore, "at "+req.At, req.Async, func(ctx context.Context, report func(jobs.Progress)) (any, error) {
+		o.Progress = progressTo(report)
+		res, err := t.Service.RestoreAt(ctx, at, o)
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
+}
+
+// deleteBackup deletes an archive; it needs a fresh code.
 func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.target(r)
 	if err != nil {

@@ -110,13 +110,15 @@ func openLocal(dir, desc string, create bool) (*Sink, error) {
 // removeStaleAll removes the stale temporary files of the folder and of its
 // manifest folder.
 func (l *folder) removeStaleAll() {
-	l.removeStale(l.dir)
-	l.removeStale(l.path(strings.TrimSuffix(manifestDir, "/")))
+	l.removeStale(l.dir, tmpRE)
+	l.removeStale(l.path(strings.TrimSuffix(manifestDir, "/")), tmpRE)
+	l.removeStale(l.path(strings.TrimSuffix(segmentDir, "/")), segTmpRE)
+	l.removeStale(l.path(manifestDir+strings.TrimSuffix(segmentDir, "/")), segTmpRE)
 }
 
 // removeStale deletes temporary files left by writers killed more than
 // staleAge ago. Errors are ignored: they are only clutter, never listed.
-func (l *folder) removeStale(dir string) {
+func (l *folder) removeStale(dir string, tmp *regexp.Regexp) {
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return
 	}
@@ -125,7 +127,7 @@ func (l *folder) removeStale(dir string) {
 		return
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !tmpRE.MatchString(e.Name()) {
+		if !e.Type().IsRegular() || !tmp.MatchString(e.Name()) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAge {
@@ -284,7 +286,7 @@ func (l *folder) put(ctx context.Context, key, contentType string, data []byte) 
 
 // ensureDirs creates the missing folders on the way to key (mode 0700) and
 // refuses anything there that is not a real directory. The only such
-// folder is a sink's manifest folder.
+// folders are a sink's manifest and segment folders.
 func (l *folder) ensureDirs(key string) error {
 	dir := path.Dir(key)
 	if dir == "." {
@@ -337,6 +339,9 @@ func (l *folder) sweep(context.Context) error {
 }
 
 func (l *folder) create(ctx context.Context, key string, beforeWrite func(func(any) bool) error) (upload, error) {
+	if err := l.ensureDirs(key); err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	u := &folderUpload{l: l, key: key, cancel: cancel}
 	capture := l.capture(&u.f)
@@ -444,7 +449,7 @@ func (u *folderUpload) commit() error {
 		_ = os.Remove(final)
 		return err
 	}
-	if err := syncPath(u.l.dir); err != nil {
+	if err := syncPath(filepath.Dir(final)); err != nil {
 		_ = os.Remove(final)
 		return err
 	}

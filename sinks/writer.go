@@ -22,6 +22,7 @@ var errAborted = errors.New("write aborted")
 type Writer struct {
 	s    *Sink
 	name string
+	key  string // the object's key
 	ni   NameInfo
 	ctx  context.Context // from Create
 	stop func() bool     // stops the cancellation hook
@@ -43,12 +44,23 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := s.newWriter(ctx, name, s.archiveKey(name))
+	if err != nil {
+		return nil, err
+	}
+	w.ni = ni
+	return w, nil
+}
+
+// newWriter starts the object name at key: refused when something is
+// there, visible only at commit.
+func (s *Sink) newWriter(ctx context.Context, name, key string) (*Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, s.wrap("create", name, err)
 	}
 	// (On a local folder, anything under the name counts: symbolic links
 	// too.)
-	exists, err := s.store.exists(ctx, s.archiveKey(name))
+	exists, err := s.store.exists(ctx, key)
 	if err != nil {
 		return nil, s.wrap("create", name, err)
 	}
@@ -59,11 +71,11 @@ func (s *Sink) Create(ctx context.Context, name string) (*Writer, error) {
 	if err := s.store.sweep(ctx); err != nil {
 		return nil, s.wrap("create", name, err)
 	}
-	up, err := s.store.create(ctx, s.archiveKey(name), s.archiveOpt)
+	up, err := s.store.create(ctx, key, s.archiveOpt)
 	if err != nil {
 		return nil, s.wrap("create", name, err)
 	}
-	w := &Writer{s: s, name: name, ni: ni, ctx: ctx, up: up, hash: sha256.New()}
+	w := &Writer{s: s, name: name, key: key, ctx: ctx, up: up, hash: sha256.New()}
 	// Held while w.stop is set: with ctx already done, the hook runs at
 	// once, and must find w.stop.
 	w.mu.Lock()
@@ -119,24 +131,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) Commit(m Manifest) (Manifest, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		err := w.err
-		w.abortLocked(err)
+	if err := w.commitLocked(); err != nil {
 		return Manifest{}, err
-	}
-	if w.done {
-		return Manifest{}, errorf("commit", w.name, nil, "writer is closed")
-	}
-	if err := w.ctx.Err(); err != nil {
-		e := w.s.wrap("commit", w.name, err)
-		w.abortLocked(e)
-		return Manifest{}, e
-	}
-	w.stop()
-	w.done = true
-	if err := w.up.commit(); err != nil {
-		w.err = w.s.wrap("commit", w.name, err)
-		return Manifest{}, w.err
 	}
 	m.Name = w.name
 	m.Size = w.size
@@ -153,12 +149,41 @@ func (w *Writer) Commit(m Manifest) (Manifest, error) {
 		// Archive and manifest commit as one step for readers: an archive
 		// without its manifest would stay listed, unprunable, and be taken
 		// for one copied in by hand. Roll the archive back.
-		if derr := w.s.store.delete(context.WithoutCancel(w.ctx), w.s.archiveKey(w.name)); derr != nil {
-			return m, fmt.Errorf("%w (and the archive could not be removed: %s)", err, cleanDetail(derr, w.s.store.root()))
-		}
-		return m, err
+		return m, w.rollback(err)
 	}
 	return m, nil
+}
+
+// commitLocked makes the object visible under its key. w.mu is held.
+func (w *Writer) commitLocked() error {
+	if w.err != nil {
+		err := w.err
+		w.abortLocked(err)
+		return err
+	}
+	if w.done {
+		return errorf("commit", w.name, nil, "writer is closed")
+	}
+	if err := w.ctx.Err(); err != nil {
+		e := w.s.wrap("commit", w.name, err)
+		w.abortLocked(e)
+		return e
+	}
+	w.stop()
+	w.done = true
+	if err := w.up.commit(); err != nil {
+		w.err = w.s.wrap("commit", w.name, err)
+		return w.err
+	}
+	return nil
+}
+
+// rollback removes the committed object after its manifest failed (err).
+func (w *Writer) rollback(err error) error {
+	if derr := w.s.store.delete(context.WithoutCancel(w.ctx), w.key); derr != nil {
+		return fmt.Errorf("%w (and the object could not be removed: %s)", err, cleanDetail(derr, w.s.store.root()))
+	}
+	return err
 }
 
 // Abort discards the archive: nothing appears under its name. It is safe

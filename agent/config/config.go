@@ -35,6 +35,7 @@ type Config struct {
 	Lease     Lease     `yaml:"lease"`
 	API       API       `yaml:"api"`
 	Log       Log       `yaml:"log"`
+	Archiving Archiving `yaml:"archiving"`
 	// TargetSpecs lists the Redis servers of an agent that watches several
 	// (see TargetSpec and Targets); empty means the top level is the one
 	// target.
@@ -327,6 +328,19 @@ type APIReadToken struct {
 	Name string `yaml:"name"`
 	// SHA256 is the hex SHA-256 of the token (printf %s TOKEN | sha256sum).
 	SHA256 string `yaml:"sha256"`
+}
+
+// Archiving configures the continuous archive (redback serve): the
+// replication stream stored in segments between base snapshots.
+type Archiving struct {
+	Enabled bool `yaml:"enabled"`
+	// SegmentSeconds and SegmentBytes cut a segment once it is that old or
+	// holds that many bytes of commands (0: 10 s and 8 MiB).
+	SegmentSeconds float64 `yaml:"segment_seconds"`
+	SegmentBytes   int64   `yaml:"segment_bytes"`
+	// MaxStall is how long the archive may trail the server (writes not
+	// yet durable, or no stream) before /readyz fails (0: 1 minute).
+	MaxStall time.Duration `yaml:"max_stall"`
 }
 
 // Log configures logging.
@@ -700,6 +714,18 @@ func (c Config) validateOne() error {
 	}
 	if c.Backup.Encrypt.PassphraseFile != "" && (len(c.Backup.Encrypt.Recipients) > 0 || c.Backup.Encrypt.RecipientsFile != "") {
 		errs = append(errs, errors.New("backup.encrypt: a passphrase cannot be combined with recipients"))
+	}
+	if c.Archiving.SegmentSeconds < 0 || c.Archiving.SegmentSeconds > 3600 {
+		errs = append(errs, fmt.Errorf("archiving.segment_seconds: %g is not in 0..3600", c.Archiving.SegmentSeconds))
+	}
+	if c.Archiving.SegmentBytes < 0 || c.Archiving.SegmentBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("archiving.segment_bytes: %d is not in 0..1 GiB", c.Archiving.SegmentBytes))
+	}
+	if c.Archiving.MaxStall < 0 {
+		errs = append(errs, errors.New("archiving.max_stall: negative"))
+	}
+	if c.Archiving.Enabled && (len(c.Backup.Include) > 0 || len(c.Backup.Exclude) > 0) {
+		errs = append(errs, errors.New("archiving: the stream holds every key, so its bases must too: backup.include and backup.exclude cannot be combined with archiving.enabled"))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

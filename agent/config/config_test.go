@@ -19,6 +19,8 @@ func TestGoodAndBadFiles(t *testing.T) {
 		"bad-ttl.bad.yml":                    `restore.ttl: "forever"`,
 		"bad-source.bad.yml":                 `backup.source: "rdb-file": want scan, replica or auto`,
 		"bad-read-from.bad.yml":              `redis.read_from: "secondary": want primary or replica`,
+		"archiving-segment.bad.yml":          `archiving.segment_seconds: -1 is not in 0..3600`,
+		"archiving-include.bad.yml":          `backup.include and backup.exclude cannot be combined with archiving.enabled`,
 		"bad-include.bad.yml":                `backup.include[1]: an empty pattern`,
 		"unset-var.bad.yml":                  `REDBACK_TEST_SURELY_UNSET_VAR is not set`,
 		"passphrase-and-recipients.bad.yml":  `cannot be combined`,

@@ -54,6 +54,9 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for running jobs at the end of Run
 	// (default 5 minutes).
 	ShutdownTimeout time.Duration
+	// Archive runs the continuous archive of each target with
+	// archiving.enabled (serve does; schedule does not).
+	Archive bool
 	// ScheduleAll schedules every target whatever its schedule.enabled
 	// says (`redback schedule`); otherwise only the enabled ones are.
 	ScheduleAll bool
@@ -74,6 +77,8 @@ type Daemon struct {
 	o       Options
 	targets []Running
 	schs    []*scheduler.Scheduler
+	// archiving are the continuous archives (archiving.enabled) to run.
+	archiving []Runner
 }
 
 // Open opens every target's Service and assembles its scheduler (and
@@ -123,6 +128,11 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 				t.Logger(o.Log).Warn("check failed at start", "check", c.Name, "detail", c.Detail)
 			}
 		}
+		if o.Archive && t.Config.Archiving.Enabled {
+			d.archiving = append(d.archiving, svc.RunArchiving)
+			watchArchiving(t, svc)
+			o.Log.Info("archiving the replication stream (archiving.enabled)", "target", t.Name)
+		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
 			o.Log.Info("scheduler disabled (schedule.enabled: false)", "target", t.Name)
 			continue
@@ -165,6 +175,23 @@ func (d *Daemon) scheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, 
 	}), nil
 }
 
+// watchArchiving publishes the target's continuous archive in /metrics
+// (labelled as its scheduled backups are).
+func watchArchiving(t Target, svc *agent.Service) {
+	label := t.Name
+	if label == "" {
+		label = svc.Address()
+	}
+	metrics.DefaultArchiving().Watch(label, func() (metrics.ArchivingStatus, bool) {
+		st, ok := svc.ArchivingStatus()
+		return metrics.ArchivingStatus{
+			Connected: st.Connected, Received: st.Received, Durable: st.Durable,
+			LastReceive: st.LastReceive, OldestPending: st.OldestPending,
+			Segments: st.Segments, Bytes: st.Bytes, Gaps: st.Gaps, Bases: st.Resyncs,
+		}, ok
+	})
+}
+
 // Targets returns the targets in the order given to Open.
 func (d *Daemon) Targets() []Running { return d.targets }
 
@@ -182,6 +209,7 @@ func (d *Daemon) Run(ctx context.Context, runners ...Runner) error {
 	for _, sch := range d.schs {
 		runners = append(runners, sch.Run)
 	}
+	runners = append(runners, d.archiving...)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	failed := make(chan error, len(runners))

@@ -74,7 +74,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		nextRun:     g("scheduler_next_run_timestamp_seconds", "Unix time of the next scheduled backup."),
 		pruned:      c("retention_deleted_total", "Archives deleted by retention (after scheduled backups, or a prune from the API)."),
 		suspect:     g("backup_last_suspect", "1 when the last successful backup looks like one of an emptied or shrunken server (far fewer keys or bytes than the previous good one)."),
-		ops:         c("operations_total", "Operations of the agent that ended, by operation (backup, import, upload, restore, restore_dry_run, verify, prune, delete) and outcome (success, failure).", "operation", "outcome"),
+		ops:         c("operations_total", "Operations of the agent that ended, by operation (backup, import, upload, restore, restore_dry_run, restore_at, verify, prune, delete) and outcome (success, failure).", "operation", "outcome"),
 		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "redback", Name: "operation_duration_seconds",
 			Help:    "Duration of the agent's operations, successful or not, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12)}, []string{"target", "operation"}),

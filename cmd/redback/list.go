@@ -20,6 +20,7 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 			return g.withService(ctx, func(svc *agent.Service) error {
 				res, err := svc.List(ctx)
 				return g.emit(asJSON, res, err, func(w io.Writer) {
+					defer printWindow(w, res.Window)
 					if len(res.Backups) == 0 {
 						fmt.Fprintln(w, "No backups.")
 						return
@@ -44,6 +45,25 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	return c
+}
+
+// printWindow says what a restore --at can reach.
+func printWindow(w io.Writer, win *agent.Window) {
+	if win == nil {
+		return
+	}
+	if win.From == "" {
+		fmt.Fprintln(w, "Restorable window: none yet (archiving has stored no segment)")
+		return
+	}
+	fmt.Fprintf(w, "Restorable window (restore --at): %s to %s, %d chains\n", win.From, win.To, len(win.Chains))
+	for _, gap := range win.Gaps {
+		why := ""
+		if gap.Reason != "" {
+			why = ": " + gap.Reason
+		}
+		fmt.Fprintf(w, "  gap %s to %s%s\n", gap.From, gap.To, why)
+	}
 }
 
 func humanSize(n int64) string {

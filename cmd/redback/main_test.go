@@ -196,6 +196,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"nosuchcommand"}, 2, "unknown command"},
 		{[]string{"backup", "--redis-url", "redis://127.0.0.1:1/0"}, 1, "connect"},
 		{[]string{"--config", "/nonexistent.yaml", "list"}, 2, "config"},
+		{[]string{"restore", "--at", "yesterday", "--redis-url", src.URL(0)}, 2, "rfc 3339"},
+		{[]string{"restore", "latest", "--at", "-5m", "--redis-url", src.URL(0)}, 2, "give no archive name"},
+		{[]string{"restore", "--at", "-5m", "--db", "0:1", "--redis-url", src.URL(0)}, 2, "--db does not apply"},
+		{[]string{"restore", "--at", "-5m", "--redis-url", src.URL(0)}, 2, "nothing is restorable to a point in time yet"},
 	}
 	for _, c := range cases {
 		_, errOut, code := redback(t, dir, c.args...)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,17 +20,32 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 		identities []string
 		passFile   string
 		dbmap      []string
+		at         string
 	)
 	c := &cobra.Command{
-		Use:   "restore NAME|latest|./path/file",
+		Use:   "restore NAME|latest|./path/file | --at TIME",
 		Short: "Restore an archive (or only the keys you pick) into the Redis server",
 		Long: "Restore an archive into the Redis server. Existing keys are skipped and never modified\n" +
 			"unless --overwrite is given; then each is replaced atomically. The whole archive is\n" +
 			"checked before the first key is written. NAME may be latest (the newest archive) or a\n" +
 			"path holding a slash (a local file, read in place). --match, --exclude, --type and\n" +
-			"--db N restore only the keys they pick; every other key is left untouched.",
-		Args: cobra.ExactArgs(1),
+			"--db N restore only the keys they pick; every other key is left untouched.\n" +
+			"With --at TIME (RFC 3339, or -5m) and archiving on, the state of the server at that\n" +
+			"time: the newest base snapshot before it and the archived commands up to it, into an\n" +
+			"empty server (or, with --overwrite, one emptied first).",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if at != "" {
+				if len(args) != 0 {
+					return usageError{fmt.Errorf("restore --at picks its base itself: give no archive name")}
+				}
+				return nil
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if at != "" {
+				return restoreAt(ctx, g, at, o, identities, passFile, dbmap, asJSON)
+			}
 			g.fromFile = agent.IsPath(args[0])
 			return g.withService(ctx, func(svc *agent.Service) error {
 				ids, err := archiveKeys(args[0], identities, passFile, svc.Config().Restore)
@@ -77,8 +93,40 @@ func restoreCmd(ctx context.Context, g *globals) *cobra.Command {
 	f.BoolVar(&o.AllowEviction, "allow-eviction", false, "restore even when the server evicts keys under memory pressure (allkeys-* or volatile-*)")
 	f.BoolVar(&o.NoPrecheck, "no-precheck", false, "skip reading the whole archive before the first write")
 	f.BoolVar(&o.IgnoreMemory, "ignore-memory", false, "restore even when the target seems to lack the memory the data needs")
+	f.StringVar(&at, "at", "", "restore the state at this time (RFC 3339, or -5m: that long ago) from the continuous archive")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the API's response)")
 	return c
+}
+
+// restoreAt runs restore --at.
+func restoreAt(ctx context.Context, g *globals, text string, o agent.RestoreOptions, identities []string, passFile string, dbmap []string, asJSON bool) error {
+	if len(dbmap) > 0 {
+		return usageError{fmt.Errorf("--at restores every database as it was: --db does not apply")}
+	}
+	at, err := agent.ParseAt(text, time.Now())
+	if err != nil {
+		return usageError{err}
+	}
+	return g.withService(ctx, func(svc *agent.Service) error {
+		ids, err := loadKeys(identities, passFile, svc.Config().Restore)
+		if err != nil {
+			return err
+		}
+		o.Identities = ids
+		var finish func()
+		o.Progress, finish = g.progress("restore", asJSON)
+		res, err := svc.RestoreAt(ctx, at, o)
+		finish()
+		err = noteDefaultRedis(svc, &res.Warnings, err)
+		return g.emit(asJSON, res, err, func(w io.Writer) {
+			p := res.PointInTime
+			fmt.Fprintf(w, "Restored %d keys from base %s, then replayed %d commands of %d segments: the state at %s (offset %d; asked for %s), errors %d, in %.1fs\n",
+				res.RestoredCount, p.Base, p.Commands, p.Segments, p.ReachedAt, p.ReachedOffset, p.At, res.ErrorCount, res.DurationSeconds)
+			for _, m := range res.Warnings {
+				fmt.Fprintln(w, "warning:", m)
+			}
+		})
+	})
 }
 
 // parseDBMap parses --db's values: "FROM:TO" pairs map a database of the

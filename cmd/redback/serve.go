@@ -57,7 +57,7 @@ func (g *globals) serve(ctx context.Context) error {
 	}
 	jm := jobs.New(jobs.Options{})
 	m := metrics.Default()
-	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout, Metrics: m})
+	d, err := daemon.Open(ctx, ts, daemon.Options{Log: log, Clock: g.clock, Jobs: jm, ShutdownTimeout: cfg.API.ShutdownTimeout, Metrics: m, Archive: true})
 	if err != nil {
 		return err
 	}

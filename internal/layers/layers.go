@@ -42,6 +42,8 @@ var Rules = []Rule{
 		Why: "rdbvalue owns the RDB encodings (listpack, ziplist, intset, zipmap, LZF, CRC-64, the DUMP footer) that the RDB reader and the engine reuse: it needs neither"},
 	{From: "agent/engine/rdbfile", Not: []string{"agent/engine"},
 		Why: "the RDB reader stands beside rdbvalue (whose decoders it reuses), below the engine"},
+	{From: "agent/archiving", Not: []string{"agent", "api/...", "cmd/...", "agent/config", "agent/daemon", "agent/scheduled", "agent/engine"},
+		Why: "the archiver stores the replication stream (replica's protocol, codec's layers, sinks' segments) and replays it; bases and configuration are agent.Service's"},
 	{From: "codec/...", Not: []string{"agent/...", "agent", "sinks/...", "api/...", "cmd/...", "github.com/redis/go-redis/..."},
 		Why: "the archive format stands alone"},
 	{From: "sinks/...", Not: []string{"agent/...", "agent", "codec/...", "api/...", "cmd/...", "github.com/redis/go-redis/..."},

@@ -52,6 +52,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) *sinks.Sink) {
 		{"BadManifestIgnored", testBadManifest},
 		{"OpenRange", testRange},
 		{"ListOrder", testOrder},
+		{"Segments", testSegments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,7 +67,13 @@ type Snapshot struct {
 	Offset int64
 	// Diskless says the server streamed the RDB with an EOF mark.
 	Diskless bool
+	// Continued says the server accepted a partial resynchronisation
+	// (+CONTINUE, see Sync): there is no RDB, the command stream starts at
+	// Offset+1, and ReplID is the server's current replication ID (a new
+	// one after a failover).
+	Continued bool
 
+	wmu     sync.Mutex // serialises writes (Ack) with the handshake's
 	conn    net.Conn
 	br      *bufio.Reader
 	body    io.Reader
@@ -78,6 +85,19 @@ type Snapshot struct {
 // positioned at the first byte of the RDB. ctx bounds the handshake and
 // the wait for the transfer; cancelling it later closes the connection.
 func Fetch(ctx context.Context, o Options) (*Snapshot, error) {
+	return Sync(ctx, o, "", 0)
+}
+
+// Sync is Fetch asking to continue the stream of replication ID replid
+// from offset next (the first byte wanted: PSYNC replid next). When the
+// server agrees (+CONTINUE), the Snapshot is Continued, holds no RDB, and
+// Stream reads the commands from next on. Otherwise (+FULLRESYNC: the
+// backlog no longer holds next, another history, a restart) it is a new
+// snapshot as Fetch returns. An empty replid asks for a full
+// resynchronisation (PSYNC ? -1). Without Options.RDBOnly the command
+// stream follows the RDB on the same connection: read the RDB to its end,
+// then Stream.
+func Sync(ctx context.Context, o Options, replid string, next int64) (*Snapshot, error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 5 * time.Minute
 	}
@@ -115,7 +135,7 @@ func Fetch(ctx context.Context, o Options) (*Snapshot, error) {
 		}
 		return nil, err
 	}
-	if err := s.start(o.StartTimeout); err != nil {
+	if err := s.start(o.StartTimeout, replid, next); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("replica: %w", ctx.Err())
@@ -133,7 +153,10 @@ func (s *Snapshot) command(args ...string) (string, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	s.conn.SetDeadline(time.Now().Add(s.timeout))
-	if _, err := s.conn.Write(b.Bytes()); err != nil {
+	s.wmu.Lock()
+	_, err := s.conn.Write(b.Bytes())
+	s.wmu.Unlock()
+	if err != nil {
 		return "", fmt.Errorf("replica: %s: %w", args[0], err)
 	}
 	line, err := s.line()
@@ -223,9 +246,14 @@ func redactAuth(err error) error {
 	return errors.New("connection failed during AUTH")
 }
 
-// start sends PSYNC and reads up to the first byte of the RDB.
-func (s *Snapshot) start(startTimeout time.Duration) error {
-	reply, err := s.command("PSYNC", "?", "-1")
+// start sends PSYNC and reads up to the first byte of the RDB, or past
+// +CONTINUE.
+func (s *Snapshot) start(startTimeout time.Duration, replid string, next int64) error {
+	psync := []string{"PSYNC", "?", "-1"}
+	if replid != "" {
+		psync = []string{"PSYNC", replid, strconv.FormatInt(next, 10)}
+	}
+	reply, err := s.command(psync...)
 	// Keep-alive newlines may come first (the server waits before forking:
 	// repl-diskless-sync-delay).
 	deadline := time.Now().Add(startTimeout)
@@ -237,6 +265,14 @@ func (s *Snapshot) start(startTimeout time.Duration) error {
 		return refusal(err)
 	}
 	f := strings.Fields(reply)
+	if replid != "" && len(f) >= 1 && len(f) <= 2 && f[0] == "+CONTINUE" {
+		s.Continued, s.ReplID, s.Offset = true, replid, next-1
+		if len(f) == 2 {
+			s.ReplID = f[1]
+		}
+		s.body = strings.NewReader("")
+		return nil
+	}
 	if len(f) != 3 || f[0] != "+FULLRESYNC" {
 		return fmt.Errorf("%w: PSYNC answered %q, not +FULLRESYNC", ErrRefused, truncate(reply, 80))
 	}
@@ -310,6 +346,43 @@ func (s *Snapshot) Read(p []byte) (int, error) {
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
+// Stream returns the command stream that follows the RDB (read the RDB to
+// its io.EOF first) or +CONTINUE. Each read waits at most the read
+// timeout (the server PINGs its replicas every repl-ping-replica-period,
+// 10 s by default). It is not safe for concurrent reads; Ack may run
+// beside it.
+func (s *Snapshot) Stream() io.Reader { return streamReader{s} }
+
+type streamReader struct{ s *Snapshot }
+
+func (r streamReader) Read(p []byte) (int, error) {
+	r.s.conn.SetReadDeadline(time.Now().Add(r.s.timeout))
+	n, err := r.s.br.Read(p)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("replica: the server closed the stream: %w", io.ErrUnexpectedEOF)
+		} else {
+			err = fmt.Errorf("replica: read stream: %w", err)
+		}
+	}
+	return n, err
+}
+
+// Ack tells the server that the replica has processed the stream up to
+// offset (REPLCONF ACK offset). It is safe beside Stream's reads; a write
+// waits at most the read timeout.
+func (s *Snapshot) Ack(offset int64) error {
+	off := strconv.FormatInt(offset, 10)
+	msg := fmt.Sprintf("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$%d\r\n%s\r\n", len(off), off)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := io.WriteString(s.conn, msg); err != nil {
+		return fmt.Errorf("replica: ack: %w", err)
+	}
+	return nil
+}
+
 // Close disconnects; the server drops the replica.
 func (s *Snapshot) Close() error { return s.conn.Close() }
 
@@ -338,48 +411,45 @@ func (l *lengthReader) Read(p []byte) (int, error) {
 }
 
 // markReader reads up to the EOF mark, which may arrive split across
-// reads: the last len(mark) bytes are held back until more arrive or they
-// prove to be the mark.
+// reads. It reads r only through Peek and Discard, so that nothing after
+// the mark is consumed: the command stream that follows stays in r.
 type markReader struct {
-	r    io.Reader
+	r    *bufio.Reader // its buffer must hold more than len(mark) bytes
 	mark []byte
-	buf  []byte // bytes read, not yet returned (at most len(mark) held back)
 	done bool
 }
 
 func (m *markReader) Read(p []byte) (int, error) {
-	for {
-		if m.done {
-			return 0, io.EOF
-		}
-		// Return what is surely payload: everything but the last
-		// len(mark) bytes.
-		if avail := len(m.buf) - len(m.mark); avail > 0 {
-			n := copy(p, m.buf[:avail])
-			m.buf = append(m.buf[:0], m.buf[n:]...)
-			return n, nil
-		}
-		if len(m.buf) == len(m.mark) && bytes.Equal(m.buf, m.mark) {
-			m.done = true
-			return 0, io.EOF
-		}
-		var chunk [32 << 10]byte
-		n, err := m.r.Read(chunk[:])
-		m.buf = append(m.buf, chunk[:n]...)
-		if i := bytes.Index(m.buf, m.mark); i >= 0 {
-			// The mark ends the payload (anything after it is the command
-			// stream, which is not ours).
-			m.buf = m.buf[:i+len(m.mark)]
-		}
-		if err != nil {
-			if err == io.EOF && !(len(m.buf) >= len(m.mark) && bytes.HasSuffix(m.buf, m.mark)) {
-				return 0, io.ErrUnexpectedEOF
-			}
-			if err != io.EOF {
-				return 0, err
-			}
-		}
+	if m.done {
+		return 0, io.EOF
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// At least a whole mark's worth: either it is the mark, or its first
+	// byte is payload.
+	if _, err := m.r.Peek(len(m.mark)); err != nil {
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	win, _ := m.r.Peek(m.r.Buffered())
+	i := bytes.Index(win, m.mark)
+	switch {
+	case i == 0:
+		m.done = true
+		_, _ = m.r.Discard(len(m.mark))
+		return 0, io.EOF
+	case i > 0:
+		win = win[:i]
+	default:
+		// A mark starting in the last len(mark)-1 bytes is not whole yet.
+		win = win[:len(win)-len(m.mark)+1]
+	}
+	n := copy(p, win)
+	_, _ = m.r.Discard(n)
+	return n, nil
 }
 
 func truncate(s string, n int) string {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -214,14 +215,18 @@ func TestMarkReader(t *testing.T) {
 		}
 		tail := []byte("*1\r\n$4\r\nPING\r\n")[:rng.IntN(15)]
 		in := append(append(append([]byte{}, payload...), mark...), tail...)
-		var r io.Reader = &chunky{b: in, rng: rng}
-		got, err := io.ReadAll(&markReader{r: r, mark: mark})
+		br := bufio.NewReaderSize(&chunky{b: in, rng: rng}, 64)
+		got, err := io.ReadAll(&markReader{r: br, mark: mark})
 		if err != nil || !bytes.Equal(got, payload) {
 			t.Fatalf("round %d: %v, %d bytes of %d", round, err, len(got), len(payload))
 		}
+		// What follows the mark is left for the command stream.
+		if rest, _ := io.ReadAll(br); !bytes.Equal(rest, tail) {
+			t.Fatalf("round %d: after the mark %q, want %q", round, rest, tail)
+		}
 		// Cut anywhere before the mark is complete.
 		cut := rng.IntN(len(payload) + len(mark))
-		_, err = io.ReadAll(&markReader{r: &chunky{b: in[:cut], rng: rng}, mark: mark})
+		_, err = io.ReadAll(&markReader{r: bufio.NewReaderSize(&chunky{b: in[:cut], rng: rng}, 64), mark: mark})
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("round %d: cut at %d of %d: %v", round, cut, len(payload)+len(mark), err)
 		}

@@ -100,7 +100,8 @@ func runCluster(name string, spec datagen.Spec, dir, bin string, shards, reps in
 			_ = os.RemoveAll(store)
 			step("%s [%d/%d]: redback backup of the %s", r.Profile, rep, reps, side)
 			t0 := time.Now()
-			out, rss, err := runMeasured(pdir, bin, "--redis-url", url, "--storage", store, "backup", "--json")
+			out, _, err := runMeasured(pdir, bin, "--redis-url", url, "--storage", store, "backup", "--json")
+			rss := lastHWMKiB
 			secs := time.Since(t0).Seconds()
 			if err != nil {
 				return r, fmt.Errorf("backup of the %s: %v: %s", side, err, out)
@@ -134,7 +135,8 @@ func runCluster(name string, spec datagen.Spec, dir, bin string, shards, reps in
 				}
 			}
 			t0 = time.Now()
-			out, rrss, err := runMeasured(pdir, bin, "--redis-url", dstURL, "--storage", store, "restore", br.Filename, "--json")
+			out, _, err = runMeasured(pdir, bin, "--redis-url", dstURL, "--storage", store, "restore", br.Filename, "--json")
+			rrss := lastHWMKiB
 			rsecs := time.Since(t0).Seconds()
 			cleanup()
 			if err != nil {

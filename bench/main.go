@@ -559,7 +559,7 @@ func runMeasured(dir, bin string, args ...string) ([]byte, int64, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
 	}
-	lastAnonKiB = 0
+	lastAnonKiB, lastHWMKiB = 0, 0
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -579,6 +579,10 @@ func runMeasured(dir, bin string, args ...string) ([]byte, int64, error) {
 				if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
 					n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 					lastAnonKiB = max(lastAnonKiB, n)
+				}
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+					lastHWMKiB = max(lastHWMKiB, n)
 				}
 			}
 		}
@@ -640,8 +644,12 @@ func pingWhile(sock string, fn func()) (p50, p99, maxMs float64) {
 	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1])
 }
 
-// lastAnonKiB is the peak anonymous RSS of the last runMeasured.
-var lastAnonKiB int64
+// lastAnonKiB is the peak anonymous RSS of the last runMeasured;
+// lastHWMKiB its resident high-water mark (VmHWM) as last sampled. Unlike
+// the rusage figure, VmHWM belongs to the program after exec only: the
+// rusage maxrss of a child also counts the memory of the process that
+// started it, when that is larger (the cluster profile's bench process).
+var lastAnonKiB, lastHWMKiB int64
 
 func printTable(rs []Result) {
 	fmt.Println()

@@ -168,6 +168,7 @@ const (
 	topCompleted
 	topSha256
 	topFilter
+	topKeysPerType
 )
 
 const (
@@ -334,6 +335,8 @@ func (r *Reader) topMember() error {
 		bit = topSha256
 	case "filter":
 		bit = topFilter
+	case "keys_per_type":
+		bit = topKeysPerType
 	default:
 		return r.skipValue(1)
 	}
@@ -405,6 +408,8 @@ func (r *Reader) topMember() error {
 		r.keysCount = v
 	case topKeysPerDB:
 		return r.keysPerDBMember()
+	case topKeysPerType:
+		return r.keysPerTypeMember()
 	case topSha256:
 		return r.checksum(start)
 	case topData, topDBs:
@@ -782,6 +787,47 @@ func (r *Reader) keysPerDBMember() error {
 			return corruptf(start, "negative key count in keys_per_db")
 		}
 		r.keysPerDB[db] = v
+	}
+}
+
+// keysPerTypeMember reads keys_per_type: an object of type names and
+// counts. Unknown type names are refused (a later version that adds a
+// type takes a new format_version, and so is refused before).
+func (r *Reader) keysPerTypeMember() error {
+	if err := r.expect('{', "an object for keys_per_type"); err != nil {
+		return err
+	}
+	m := map[Type]int64{}
+	first := true
+	for {
+		more, err := r.next(&first, '}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			r.trailer.KeysPerType = m
+			return nil
+		}
+		start := r.offset()
+		name, err := r.memberName()
+		if err != nil {
+			return err
+		}
+		t, ok := typeByName[string(name)]
+		if !ok {
+			return corruptf(start, "unknown type %q in keys_per_type", name)
+		}
+		if _, dup := m[t]; dup {
+			return corruptf(start, "duplicate type %q in keys_per_type", name)
+		}
+		v, err := r.expectInt("a key count")
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return corruptf(start, "negative key count in keys_per_type")
+		}
+		m[t] = v
 	}
 }
 

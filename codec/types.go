@@ -106,8 +106,8 @@ type RawInfo struct {
 
 // Trailer is the metadata written after the keys.
 type Trailer struct {
-	KeysCount   int64
-	KeysPerDB   map[int]int64
+	KeysCount int64
+	KeysPerDB map[int]int64
 	// KeysPerType is the archive's keys_per_type as recorded (nil when the
 	// archive has none: seed and older archives). A Reader does not check
 	// it against the keys it read (FORMAT.md: informational); `redback

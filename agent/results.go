@@ -77,6 +77,16 @@ type BackupInfo struct {
 	// shrunken server (see retention.Suspects); such archives are kept and
 	// count towards no retention rule.
 	Suspect string `json:"suspect,omitempty"`
+	// Pinned archives are never pruned (`redback pin`); Note is the
+	// pin's note.
+	Pinned   bool   `json:"pinned,omitempty"`
+	PinnedAt string `json:"pinned_at,omitempty"`
+	Note     string `json:"note,omitempty"`
+	// DrilledAt, DrillResult ("passed" or "failed") and DrillError are the
+	// archive's newest restore drill (absent when never drilled).
+	DrilledAt   string `json:"drilled_at,omitempty"`
+	DrillResult string `json:"drill_result,omitempty"`
+	DrillError  string `json:"drill_error,omitempty"`
 }
 
 // ListResult answers GET /api/backup/list and `redback list`.

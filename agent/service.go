@@ -43,13 +43,13 @@ type Service struct {
 	recipients []age.Recipient
 	now        func() time.Time
 
-	run       sync.Mutex // held by the running backup or restore
-	drillMu   sync.Mutex // held by the running drill
+	run     sync.Mutex // held by the running backup or restore
+	drillMu sync.Mutex // held by the running drill
 	// manifestMu serializes the read-modify-write of manifests (pins,
 	// notes, drill records).
 	manifestMu sync.Mutex
-	readersMu sync.Mutex
-	readers   map[string]int // archive name -> open readers (prune spares them)
+	readersMu  sync.Mutex
+	readers    map[string]int // archive name -> open readers (prune spares them)
 
 	leaseMu     sync.Mutex
 	lease       *lease.Lease  // made by Lease

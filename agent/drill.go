@@ -124,7 +124,7 @@ type DrillResult struct {
 }
 
 // ErrDrillFailed is the error of a drill whose archive did not restore to
-// what it records.
+// what it records (or is damaged: then it wraps ErrInvalid too).
 var ErrDrillFailed = errors.New("drill failed")
 
 // scratchLocks serializes drills into one scratch URL within the process
@@ -207,8 +207,9 @@ func (s *Service) drill(ctx context.Context, a archive, o DrillOptions, res *Dri
 		res.KeysCount = m.KeysCount
 	}
 	if _, err := s.precheck(ctx, a, o.Identities); err != nil {
-		if errors.Is(err, ErrInvalid) {
-			return true, err // the archive is damaged: that is a finding
+		if errors.Is(err, ErrInvalid) && !errors.Is(err, codec.ErrWrongKey) && !errors.Is(err, codec.ErrEncrypted) {
+			// The archive is damaged: that is a finding.
+			return true, fmt.Errorf("%w: %w", ErrDrillFailed, err)
 		}
 		return false, err
 	}
@@ -273,8 +274,8 @@ func (s *Service) drill(ctx context.Context, a archive, o DrillOptions, res *Dri
 		return false, tap.err
 	}
 	if rerr != nil {
-		if errors.Is(translate(rerr), ErrInvalid) {
-			return true, translate(rerr)
+		if err := translate(rerr); errors.Is(err, ErrInvalid) {
+			return true, fmt.Errorf("%w: %w", ErrDrillFailed, err)
 		}
 		return false, fmt.Errorf("drill: restore into the scratch server: %w", translate(rerr))
 	}

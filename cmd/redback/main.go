@@ -158,7 +158,7 @@ func runWith(ctx context.Context, g *globals, args []string) int {
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
 		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
-		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g),
+		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g), drillCmd(ctx, g), pinCmd(ctx, g), unpinCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {

@@ -644,3 +644,20 @@ func drillBinary(given, kind string) (string, error) {
 	}
 	return bin, nil
 }
+
+// LastDrill returns the start of the newest drill recorded in any
+// archive's manifest (the zero time when none was), passed or failed: the
+// drill scheduler's memory, which survives restarts as the storage does.
+func (s *Service) LastDrill(ctx context.Context) (time.Time, error) {
+	infos, err := s.sink.List(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("list archives: %w", translate(err))
+	}
+	var last time.Time
+	for _, in := range infos {
+		if m := in.Manifest; m != nil && m.Drill != nil && m.Drill.DrilledAt.After(last) {
+			last = m.Drill.DrilledAt
+		}
+	}
+	return last, nil
+}

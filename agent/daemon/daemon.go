@@ -110,6 +110,12 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 				t.Logger(o.Log).Warn("check failed at start", "check", c.Name, "detail", c.Detail)
 			}
 		}
+		if sch, err := d.drillScheduler(t, svc); err != nil {
+			return d, named(t, err)
+		} else if sch != nil {
+			d.schs = append(d.schs, sch)
+			o.Log.Info("scheduling restore drills", "target", t.Name, "schedule", t.Config.Drill.Schedule)
+		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
 			o.Log.Info("scheduler disabled (schedule.enabled: false)", "target", t.Name)
 			continue
@@ -150,6 +156,25 @@ func (d *Daemon) scheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, 
 		OnSkip: func(reason string) { m.Skipped(target, reason) },
 		OnNext: func(t time.Time) { m.NextRun(target, t) },
 	}), nil
+}
+
+// drillScheduler assembles the scheduler of a target's drills when
+// drill.schedule is a cron expression (nil otherwise: after_backup drills
+// run in the backup job).
+func (d *Daemon) drillScheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, error) {
+	dc := t.Config.Drill
+	if !dc.Enabled || scheduled.DrillsAfterBackup(dc) {
+		return nil, nil
+	}
+	plan, err := scheduler.NewPlan(config.Schedule{Cron: []string{dc.Schedule}, Timezone: t.Config.Schedule.Timezone})
+	if err != nil {
+		return nil, fmt.Errorf("%w: drill.schedule: %v", agent.ErrInvalid, err)
+	}
+	j, err := scheduled.DrillFromConfig(svc, t.Name, t.Config, d.o.Log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+	}
+	return scheduler.New(plan, j, scheduler.Options{Clock: d.o.Clock, Log: d.o.Log.With("target", t.Name, "of", "drills")}), nil
 }
 
 // Targets returns the targets in the order given to Open.

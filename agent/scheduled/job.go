@@ -51,6 +51,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Lease, when set, must be held for a backup to run.
 	Lease *lease.Lease
+	// Drill, when set, drills each new archive after its backup (and
+	// retention): drill.schedule after_backup.
+	Drill *DrillJob
 	Log   *slog.Logger
 	// Now is the clock of metrics and events (time.Now when nil).
 	Now func() time.Time
@@ -118,6 +121,11 @@ func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.
 			return nil, err
 		}
 		o.Lease = l
+	}
+	if DrillsAfterBackup(cfg.Drill) {
+		if o.Drill, err = DrillFromConfig(svc, target, cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	return New(svc, o), nil
 }
@@ -187,7 +195,20 @@ func (j *Job) run(ctx context.Context, due time.Time, progress func(agent.Progre
 		j.o.Metrics.Pruned(j.o.Target, len(pr.Deleted))
 	}
 	j.notify(ctx, notify.NewEvent(j.o.Target, j.host, end, res, nil))
+	if j.o.Drill != nil {
+		// The drill's outcome is its own (metrics, manifest, notification):
+		// the backup succeeded either way.
+		if _, err := j.o.Drill.Run(ctx, res.Filename); err != nil {
+			j.o.Log.Error("drill after backup failed", "file", res.Filename, "err", err)
+		}
+	}
 	return res, nil
+}
+
+// DrillsAfterBackup says whether drill runs after each scheduled backup
+// (enabled, schedule "" or config.DrillAfterBackup).
+func DrillsAfterBackup(d config.Drill) bool {
+	return d.Enabled && (d.Schedule == "" || d.Schedule == config.DrillAfterBackup)
 }
 
 func (j *Job) notify(ctx context.Context, e notify.Event) {

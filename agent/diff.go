@@ -140,22 +140,11 @@ func (s *Service) Diff(ctx context.Context, a, b string, o DiffOptions, fn func(
 		}
 		res.B = bb.Name
 	}
-	dir, err := os.MkdirTemp(o.TempDir, "redback-diff-")
-	if err != nil {
-		return res, fmt.Errorf("diff: temporary folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	seed := maphash.MakeSeed()
-	sa, err := newSpill(dir, "a", seed)
+	sa, sb, cleanup, err := newSpills(o.TempDir, "diff")
 	if err != nil {
 		return res, err
 	}
-	defer sa.close()
-	sb, err := newSpill(dir, "b", seed)
-	if err != nil {
-		return res, err
-	}
-	defer sb.close()
+	defer cleanup()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(guardPanic(func() error { return s.digestArchive(gctx, aa, o.Identities, sel, sa) }))
@@ -542,6 +531,27 @@ func (d *digester) end() [16]byte {
 	var out [16]byte
 	copy(out[:], d.ordered.Sum(nil))
 	return out
+}
+
+// newSpills makes the spills of both sides of a comparison in a new
+// temporary folder under dir (os.TempDir() when ""); cleanup closes and
+// removes them. what names the comparison in errors ("diff", "drill").
+func newSpills(dir, what string) (a, b *spill, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp(dir, "redback-"+what+"-")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: temporary folder: %w", what, err)
+	}
+	seed := maphash.MakeSeed()
+	if a, err = newSpill(tmp, "a", seed); err == nil {
+		if b, err = newSpill(tmp, "b", seed); err != nil {
+			a.close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, nil, err
+	}
+	return a, b, func() { a.close(); b.close(); os.RemoveAll(tmp) }, nil
 }
 
 // spill is one side's partition files.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -213,22 +211,11 @@ func (s *Service) drill(ctx context.Context, a archive, o DrillOptions, res *Dri
 		}
 		return false, err
 	}
-	dir, err := os.MkdirTemp("", "redback-drill-")
-	if err != nil {
-		return false, fmt.Errorf("drill: temporary folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	seed := maphash.MakeSeed()
-	sa, err := newSpill(dir, "a", seed)
+	sa, sb, cleanup, err := newSpills("", "drill")
 	if err != nil {
 		return false, err
 	}
-	defer sa.close()
-	sb, err := newSpill(dir, "b", seed)
-	if err != nil {
-		return false, err
-	}
-	defer sb.close()
+	defer cleanup()
 
 	var target *scratchTarget
 	defer func() {

@@ -245,7 +245,7 @@ func TestReaderErrors(t *testing.T) {
 		{"keys_count mismatch", hdr + `"k":{"type":"string","value":"x"}},"keys_count":2}`, "keys_count is 2"},
 		{"keys_count missing", hdr + `"k":{"type":"string","value":"x"}}}`, "no keys_count"},
 		{"keys_per_db mismatch", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_db":{"0":2}}`, "keys_per_db"},
-		{"keys_per_type unknown type", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_type":{"blob":1}}`, "unknown type \"blob\" in keys_per_type"},
+		{"keys_per_type unknown type", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_type":{"blob":1}}`, "invalid type \"blob\" in keys_per_type"},
 		{"keys_per_type duplicate", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_type":{"string":1,"string":1}}`, "duplicate type"},
 		{"keys_per_type negative", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_type":{"string":-1}}`, "negative key count in keys_per_type"},
 		{"keys_per_type not an object", hdr + `"k":{"type":"string","value":"x"}},"keys_count":1,"keys_per_type":[1]}`, "keys_per_type"},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"filippo.io/age"
@@ -57,18 +56,8 @@ func NewDrill(svc Driller, o DrillOptions) *DrillJob {
 	if o.Metrics == nil {
 		o.Metrics = metrics.DefaultDrills()
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Target == "" {
-		o.Target = "default"
-	}
-	o.Log = o.Log.With("target", o.Target)
+	host := defaults(&o.Target, &o.Log, &o.Now)
 	o.Metrics.Target(o.Target)
-	host, _ := os.Hostname()
 	return &DrillJob{svc: svc, o: o, host: host}
 }
 

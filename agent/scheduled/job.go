@@ -73,19 +73,27 @@ func New(svc Service, o Options) *Job {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Default()
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Target == "" {
-		o.Target = "default"
-	}
-	o.Log = o.Log.With("target", o.Target)
+	host := defaults(&o.Target, &o.Log, &o.Now)
 	o.Metrics.Target(o.Target)
-	host, _ := os.Hostname()
 	return &Job{svc: svc, o: o, host: host}
+}
+
+// defaults fills what every job's options default alike: the target
+// ("default"), the log (discarded when nil; with the target added) and the
+// clock (time.Now). It returns the host's name, for events.
+func defaults(target *string, log **slog.Logger, now *func() time.Time) string {
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+	if *now == nil {
+		*now = time.Now
+	}
+	if *target == "" {
+		*target = "default"
+	}
+	*log = (*log).With("target", *target)
+	host, _ := os.Hostname()
+	return host
 }
 
 // FromConfig assembles the job of an agent's target from its configuration:

@@ -261,7 +261,8 @@ func (s *Service) drill(ctx context.Context, a archive, o DrillOptions, res *Dri
 		return false, tap.err
 	}
 	if rerr != nil {
-		if err := translate(rerr); errors.Is(err, ErrInvalid) {
+		if err := translate(rerr); errors.Is(err, ErrInvalid) || errors.Is(err, engine.ErrTooManyErrors) {
+			// A damaged archive, or one whose keys the server keeps refusing.
 			return true, fmt.Errorf("%w: %w", ErrDrillFailed, err)
 		}
 		return false, fmt.Errorf("drill: restore into the scratch server: %w", translate(rerr))

@@ -80,6 +80,11 @@ type Difference struct {
 	What   []string `json:"what,omitempty"`
 	A      *KeySide `json:"a,omitempty"`
 	B      *KeySide `json:"b,omitempty"`
+
+	// soonest is side A's earliest expiry (of the key or of a hash field,
+	// Unix ms; 0: none), for a drill to tell a key that expired while it
+	// ran from one that did not restore.
+	soonest int64
 }
 
 // KeySide is a key as one side of a Diff holds it.
@@ -135,22 +140,11 @@ func (s *Service) Diff(ctx context.Context, a, b string, o DiffOptions, fn func(
 		}
 		res.B = bb.Name
 	}
-	dir, err := os.MkdirTemp(o.TempDir, "redback-diff-")
-	if err != nil {
-		return res, fmt.Errorf("diff: temporary folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	seed := maphash.MakeSeed()
-	sa, err := newSpill(dir, "a", seed)
+	sa, sb, cleanup, err := newSpills(o.TempDir, "diff")
 	if err != nil {
 		return res, err
 	}
-	defer sa.close()
-	sb, err := newSpill(dir, "b", seed)
-	if err != nil {
-		return res, err
-	}
-	defer sb.close()
+	defer cleanup()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(guardPanic(func() error { return s.digestArchive(gctx, aa, o.Identities, sel, sa) }))
@@ -161,12 +155,6 @@ func (s *Service) Diff(ctx context.Context, a, b string, o DiffOptions, fn func(
 		return s.digestArchive(gctx, bb, o.Identities, sel, sb)
 	}))
 	if err := g.Wait(); err != nil {
-		return res, err
-	}
-	if err := sa.finish(); err != nil {
-		return res, err
-	}
-	if err := sb.finish(); err != nil {
 		return res, err
 	}
 	emit := func(d Difference) error {
@@ -184,19 +172,34 @@ func (s *Service) Diff(ctx context.Context, a, b string, o DiffOptions, fn func(
 		}
 		return fn(d)
 	}
-	tol := o.TTLTolerance.Milliseconds()
-	for p := 0; p < diffParts; p++ {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		same, err := comparePart(sa, sb, p, tol, emit)
-		if err != nil {
-			return res, err
-		}
-		res.Same += same
+	if res.Same, err = compareSpills(ctx, sa, sb, o.TTLTolerance.Milliseconds(), emit); err != nil {
+		return res, err
 	}
 	res.Equal = res.Added+res.Removed+res.Changed == 0
 	return res, nil
+}
+
+// compareSpills finishes both sides' spills and compares them partition
+// by partition (see Diff), calling emit for every difference; it returns
+// how many keys were the same. Expiry times within tol ms are the same.
+func compareSpills(ctx context.Context, sa, sb *spill, tol int64, emit func(Difference) error) (same int64, err error) {
+	if err := sa.finish(); err != nil {
+		return 0, err
+	}
+	if err := sb.finish(); err != nil {
+		return 0, err
+	}
+	for p := 0; p < diffParts; p++ {
+		if err := ctx.Err(); err != nil {
+			return same, err
+		}
+		n, err := comparePart(sa, sb, p, tol, emit)
+		if err != nil {
+			return same, err
+		}
+		same += n
+	}
+	return same, nil
 }
 
 // guardPanic turns a panic of fn into an error (a panic in an errgroup
@@ -219,6 +222,9 @@ type keyRecord struct {
 	typ      codec.Type
 	expireAt int64 // absolute, Unix ms; 0: none
 	digest   [16]byte
+	// soonest is the earliest expiry of the key or of one of its hash
+	// fields (absolute, Unix ms; 0: none); only a drill sets it.
+	soonest int64
 }
 
 // digestArchive reads archive a and spills a record of each key sel picks.
@@ -278,19 +284,27 @@ func (s *Service) digestLive(ctx context.Context, sel *keySelection, sp *spill) 
 	return nil
 }
 
-// liveDigest is the KeyWriter of digestLive.
+// liveDigest is the KeyWriter of digestLive (and of a drill's reading
+// back of its scratch server).
 type liveDigest struct {
 	sel  *keySelection
 	sp   *spill
 	d    digester
 	h    codec.KeyHeader
 	skip bool
+	// perDB and perType, when not nil, count the keys digested.
+	perDB   map[int]int64
+	perType map[codec.Type]int64
 }
 
 func (l *liveDigest) BeginKey(h codec.KeyHeader) error {
 	l.h = h
 	l.skip = !l.sel.picks(h.DB, h.Key, h.Type, h.Raw)
 	l.d.begin(h.Type, h.Raw)
+	if !l.skip && l.perDB != nil {
+		l.perDB[h.DB]++
+		l.perType[h.Type]++
+	}
 	return nil
 }
 
@@ -325,6 +339,21 @@ type digester struct {
 	ordered hash.Hash
 	sum     [4]uint64
 	buf     []byte
+
+	// restorable leaves out what no restore can reproduce byte for byte:
+	// the seen and active times of stream consumers (a restore's XGROUP
+	// CREATECONSUMER sets them to its own time), and the payloads of raw
+	// values (a module rebuilds its value on RESTORE: a vector set's DUMP
+	// differs after; RESTORE checks the payload's own checksum). A drill
+	// digests both sides so.
+	restorable bool
+	// fieldShift moves the hash field expiries of archive chunks (a
+	// relative restore's shift); fields whose moved expiry is not after
+	// fieldsAlive are left out (the restore drops them). Zero for Diff.
+	fieldShift, fieldsAlive int64
+	// soonest is the earliest hash field expiry digested since begin (0:
+	// none), after fieldShift.
+	soonest int64
 }
 
 func (d *digester) begin(t codec.Type, raw *codec.RawInfo) {
@@ -334,6 +363,7 @@ func (d *digester) begin(t codec.Type, raw *codec.RawInfo) {
 	d.typ = t
 	d.ordered.Reset()
 	d.sum = [4]uint64{}
+	d.soonest = 0
 	d.ordered.Write([]byte{byte(t)})
 	if raw != nil {
 		d.field([]byte(raw.RedisType))
@@ -347,7 +377,12 @@ func (d *digester) field(b []byte) {
 	d.ordered.Write(b)
 }
 
-func (d *digester) str(p []byte) { d.ordered.Write(p) }
+func (d *digester) str(p []byte) {
+	if d.restorable && d.typ == codec.TypeRaw {
+		return // see restorable
+	}
+	d.ordered.Write(p)
+}
 func (d *digester) item(b []byte) {
 	if d.typ == codec.TypeSet {
 		d.add(b)
@@ -357,6 +392,9 @@ func (d *digester) item(b []byte) {
 }
 
 func (d *digester) pair(f, v []byte, at int64) {
+	if at > 0 && (d.soonest == 0 || at < d.soonest) {
+		d.soonest = at
+	}
 	d.buf = binary.AppendUvarint(d.buf[:0], uint64(len(f)))
 	d.buf = append(d.buf, f...)
 	d.buf = binary.AppendUvarint(d.buf, uint64(len(v)))
@@ -404,6 +442,12 @@ func (d *digester) chunk(c *codec.Chunk) {
 			if c.FieldExpire != nil {
 				at = c.FieldExpire[i/2]
 			}
+			if at > 0 && d.fieldShift != 0 {
+				at += d.fieldShift
+			}
+			if at > 0 && at <= d.fieldsAlive {
+				continue
+			}
 			d.pair(c.Items[i], c.Items[i+1], at)
 		}
 	case codec.TypeZSet:
@@ -440,7 +484,9 @@ func (d *digester) meta(m *codec.StreamMeta) {
 		slices.SortFunc(cs, func(a, b codec.StreamConsumer) int { return compareBytes(a.Name, b.Name) })
 		for _, c := range cs {
 			d.field(c.Name)
-			d.field([]byte(strconv.FormatInt(c.SeenTime, 10) + "/" + strconv.FormatInt(c.ActiveTime, 10)))
+			if !d.restorable {
+				d.field([]byte(strconv.FormatInt(c.SeenTime, 10) + "/" + strconv.FormatInt(c.ActiveTime, 10)))
+			}
 		}
 		for _, p := range g.Pending {
 			d.field(p.ID)
@@ -490,6 +536,27 @@ func (d *digester) end() [16]byte {
 	return out
 }
 
+// newSpills makes the spills of both sides of a comparison in a new
+// temporary folder under dir (os.TempDir() when ""); cleanup closes and
+// removes them. what names the comparison in errors ("diff", "drill").
+func newSpills(dir, what string) (a, b *spill, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp(dir, "redback-"+what+"-")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: temporary folder: %w", what, err)
+	}
+	seed := maphash.MakeSeed()
+	if a, err = newSpill(tmp, "a", seed); err == nil {
+		if b, err = newSpill(tmp, "b", seed); err != nil {
+			a.close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, nil, err
+	}
+	return a, b, func() { a.close(); b.close(); os.RemoveAll(tmp) }, nil
+}
+
 // spill is one side's partition files.
 type spill struct {
 	seed  maphash.Seed
@@ -523,7 +590,7 @@ func (sp *spill) part(db int, key []byte) int {
 }
 
 // add appends r to its partition: db, key length, key, type, expiry,
-// digest.
+// digest, soonest expiry.
 func (sp *spill) add(r *keyRecord) error {
 	b := binary.AppendUvarint(sp.buf[:0], uint64(r.db))
 	b = binary.AppendUvarint(b, uint64(len(r.key)))
@@ -531,6 +598,7 @@ func (sp *spill) add(r *keyRecord) error {
 	b = append(b, byte(r.typ))
 	b = binary.AppendVarint(b, r.expireAt)
 	b = append(b, r.digest[:]...)
+	b = binary.AppendVarint(b, r.soonest)
 	sp.buf = b
 	if _, err := sp.ws[sp.part(r.db, r.key)].Write(b); err != nil {
 		return fmt.Errorf("diff: spill: %w", err)
@@ -586,6 +654,9 @@ func (sp *spill) readRecords(p int, fn func(r *keyRecord) error) error {
 		if _, err := io.ReadFull(br, r.digest[:]); err != nil {
 			return errors.New("diff: a damaged spill file")
 		}
+		if r.soonest, err = binary.ReadVarint(br); err != nil {
+			return errors.New("diff: a damaged spill file")
+		}
 		if err := fn(&r); err != nil {
 			return err
 		}
@@ -601,13 +672,14 @@ func comparePart(a, b *spill, p int, tol int64, emit func(Difference) error) (sa
 		seen     bool
 		key      []byte
 		db       int
+		soonest  int64
 	}
 	idx := map[string]int{}
 	var recs []entry
 	err = a.readRecords(p, func(r *keyRecord) error {
 		k := string(binary.AppendUvarint(nil, uint64(r.db))) + string(r.key)
 		idx[k] = len(recs)
-		recs = append(recs, entry{typ: r.typ, expireAt: r.expireAt, digest: r.digest, key: slices.Clone(r.key), db: r.db})
+		recs = append(recs, entry{typ: r.typ, expireAt: r.expireAt, digest: r.digest, key: slices.Clone(r.key), db: r.db, soonest: r.soonest})
 		return nil
 	})
 	if err != nil {
@@ -637,7 +709,7 @@ func comparePart(a, b *spill, p int, tol int64, emit func(Difference) error) (sa
 			return nil
 		}
 		return emit(Difference{DB: r.db, Key: Bytes(slices.Clone(r.key)), Escaped: glob.Quote(r.key), Change: "changed", What: what,
-			A: &KeySide{Type: typeName(e.typ), ExpireAt: e.expireAt}, B: bs})
+			A: &KeySide{Type: typeName(e.typ), ExpireAt: e.expireAt}, B: bs, soonest: e.soonest})
 	})
 	if err != nil {
 		return same, err
@@ -645,7 +717,7 @@ func comparePart(a, b *spill, p int, tol int64, emit func(Difference) error) (sa
 	for _, e := range recs {
 		if !e.seen {
 			if err := emit(Difference{DB: e.db, Key: Bytes(e.key), Escaped: glob.Quote(e.key), Change: "removed",
-				A: &KeySide{Type: typeName(e.typ), ExpireAt: e.expireAt}}); err != nil {
+				A: &KeySide{Type: typeName(e.typ), ExpireAt: e.expireAt}, soonest: e.soonest}); err != nil {
 				return same, err
 			}
 		}

@@ -419,6 +419,10 @@ func (s *Service) Verify(ctx context.Context, name string, ids []age.Identity) (
 			ErrUnverifiable, name, v.KeysCount, kind)
 		return v, err
 	}
+	// Read and rewrite the manifest under the manifest lock (a pin or a
+	// drill's record must not be undone).
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
 	info, err := s.sink.Stat(ctx, name)
 	if err != nil {
 		return v, translate(err)

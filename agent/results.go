@@ -81,6 +81,16 @@ type BackupInfo struct {
 	// completion, as its manifest records them; absent for archives
 	// copied in).
 	DurationSeconds float64 `json:"duration_seconds,omitempty"`
+	// Pinned archives are never pruned (`redback pin`); Note is the
+	// pin's note.
+	Pinned   bool   `json:"pinned,omitempty"`
+	PinnedAt string `json:"pinned_at,omitempty"`
+	Note     string `json:"note,omitempty"`
+	// DrilledAt, DrillResult ("passed" or "failed") and DrillError are the
+	// archive's newest restore drill (absent when never drilled).
+	DrilledAt   string `json:"drilled_at,omitempty"`
+	DrillResult string `json:"drill_result,omitempty"`
+	DrillError  string `json:"drill_error,omitempty"`
 }
 
 // ListResult answers GET /api/backup/list and `redback list`.

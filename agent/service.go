@@ -45,9 +45,13 @@ type Service struct {
 	recipients []age.Recipient
 	now        func() time.Time
 
-	run       sync.Mutex // held by the running backup or restore
-	readersMu sync.Mutex
-	readers   map[string]int // archive name -> open readers (prune spares them)
+	run     sync.Mutex // held by the running backup or restore
+	drillMu sync.Mutex // held by the running drill
+	// manifestMu serializes the read-modify-write of manifests (pins,
+	// notes, drill records).
+	manifestMu sync.Mutex
+	readersMu  sync.Mutex
+	readers    map[string]int // archive name -> open readers (prune spares them)
 
 	archMu   sync.Mutex
 	archiver *archiving.Archiver // set by RunArchiving
@@ -632,6 +636,13 @@ func (s *Service) info(in sinks.Info) BackupInfo {
 		if !m.Adopted && m.CompletedAt.After(m.CreatedAt) {
 			b.DurationSeconds = math.Round(m.CompletedAt.Sub(m.CreatedAt).Seconds()*100) / 100
 		}
+		b.Pinned, b.Note = m.Pinned, m.Note
+		if m.PinnedAt != nil {
+			b.PinnedAt = isoUTC(*m.PinnedAt)
+		}
+		if d := m.Drill; d != nil {
+			b.DrilledAt, b.DrillResult, b.DrillError = isoUTC(d.DrilledAt), d.Result, d.Error
+		}
 	}
 	return b
 }
@@ -753,6 +764,9 @@ func (s *Service) delete(ctx context.Context, name string) (res DeleteResult, er
 	res.Filename = name
 	if s.inUse(name) {
 		return res, fmt.Errorf("%w: %s is being read (a restore, verify or download); try again when it ends", ErrBusy, name)
+	}
+	if in, err := s.sink.Stat(ctx, name); err == nil && in.Manifest != nil && in.Manifest.Pinned {
+		return res, fmt.Errorf("%w: %s is pinned: unpin it first (redback unpin %s)", ErrBusy, name, name)
 	}
 	if err := s.sink.Delete(ctx, name); err != nil {
 		return res, translate(err)

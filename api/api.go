@@ -55,6 +55,9 @@ type Service interface {
 	Show(ctx context.Context, name string, key []byte, db int, o agent.ShowOptions) (agent.ShowResult, error)
 	Diff(ctx context.Context, a, b string, o agent.DiffOptions, fn func(agent.Difference) error) (agent.DiffResult, error)
 	Upload(ctx context.Context, name string, src io.Reader, ids []age.Identity) (agent.UploadResult, error)
+	// Pin and Unpin keep an archive from retention, and let it go.
+	Pin(ctx context.Context, name, note string) (agent.PinResult, error)
+	Unpin(ctx context.Context, name string) (agent.PinResult, error)
 }
 
 var _ Service = (*agent.Service)(nil)
@@ -94,6 +97,10 @@ type Options struct {
 	// ReadyMaxAge: /readyz fails when the newest backup is older; 0 only
 	// checks Redis.
 	ReadyMaxAge time.Duration
+	// DrillMaxAge (drill.ready_max_age): /readyz fails when the newest
+	// restore drill failed, or when no drill passed within it; 0 leaves
+	// drills out.
+	DrillMaxAge time.Duration
 	// TrustedProxies are peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// Failed codes: LoginMaxFailures per client within LoginWindow,

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"github.com/redback-dev/redback/agent"
 )
 
 // probeTimeout bounds the Redis and storage calls of /readyz.
@@ -24,6 +26,8 @@ type readyView struct {
 	Status           string      `json:"status"`
 	LatestBackup     string      `json:"latest_backup,omitempty"`
 	LatestAgeSeconds float64     `json:"latest_backup_age_seconds,omitempty"`
+	LatestDrill      string      `json:"latest_drill,omitempty"`
+	DrillAgeSeconds  float64     `json:"latest_drill_age_seconds,omitempty"`
 	Targets          []readyPart `json:"targets,omitempty"`
 }
 
@@ -32,6 +36,10 @@ type readyPart struct {
 	Name             string  `json:"name"`
 	LatestBackup     string  `json:"latest_backup,omitempty"`
 	LatestAgeSeconds float64 `json:"latest_backup_age_seconds,omitempty"`
+	// LatestDrill names the archive of the newest drill that passed, with
+	// drill.ready_max_age.
+	LatestDrill     string  `json:"latest_drill,omitempty"`
+	DrillAgeSeconds float64 `json:"latest_drill_age_seconds,omitempty"`
 }
 
 // readyz answers 200 when every target's Redis answers and, with a
@@ -60,18 +68,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		v.Targets = append(v.Targets, p)
 	}
 	if len(check) == 1 {
-		v.LatestBackup, v.LatestAgeSeconds = v.Targets[0].LatestBackup, v.Targets[0].LatestAgeSeconds
+		p := v.Targets[0]
+		v.LatestBackup, v.LatestAgeSeconds, v.LatestDrill, v.DrillAgeSeconds = p.LatestBackup, p.LatestAgeSeconds, p.LatestDrill, p.DrillAgeSeconds
 		v.Targets = nil
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
-// ready checks one target: its Redis answers and, with a ready_max_age,
-// its newest backup is young enough.
+// ready checks one target: its Redis answers; with a ready_max_age, its
+// newest backup is young enough; with a drill ready_max_age, its newest
+// drill passed, and not too long ago.
 func (s *Server) ready(ctx context.Context, t Target) (readyPart, error) {
 	p := readyPart{Name: t.Name}
 	if err := t.Service.Ping(ctx); err != nil {
+		return p, err
+	}
+	if err := s.readyDrills(ctx, t, &p); err != nil {
 		return p, err
 	}
 	max := s.opt.ReadyMaxAge
@@ -96,6 +109,47 @@ func (s *Server) ready(ctx context.Context, t Target) (readyPart, error) {
 	p.LatestBackup = st.LatestBackup.Filename
 	p.LatestAgeSeconds = math.Round(age.Seconds())
 	return p, nil
+}
+
+// readyDrills checks the drills recorded in the archives' manifests
+// (they survive restarts): the newest must have passed, and the newest
+// that passed must be younger than DrillMaxAge.
+func (s *Server) readyDrills(ctx context.Context, t Target, p *readyPart) error {
+	max := s.opt.DrillMaxAge
+	if max <= 0 {
+		return nil
+	}
+	l, err := t.Service.List(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	var newest, passed *agent.BackupInfo
+	var newestAt, passedAt time.Time
+	for i := range l.Backups {
+		b := &l.Backups[i]
+		at, err := time.Parse(time.RFC3339, b.DrilledAt)
+		if err != nil {
+			continue
+		}
+		if newest == nil || at.After(newestAt) {
+			newest, newestAt = b, at
+		}
+		if b.DrillResult == agent.DrillPassed && (passed == nil || at.After(passedAt)) {
+			passed, passedAt = b, at
+		}
+	}
+	switch {
+	case newest != nil && newest.DrillResult != agent.DrillPassed:
+		return fmt.Errorf("the newest restore drill, of %s at %s, failed: %s", newest.Filename, newest.DrilledAt, publicMessage(errors.New(newest.DrillError)))
+	case passed == nil:
+		return fmt.Errorf("no restore drill has passed yet (drill.ready_max_age is %s)", max)
+	}
+	age := s.opt.Now().Sub(passedAt)
+	if age > max {
+		return fmt.Errorf("the newest restore drill that passed, of %s, is %s old (drill.ready_max_age %s)", passed.Filename, age.Round(time.Second), max)
+	}
+	p.LatestDrill, p.DrillAgeSeconds = passed.Filename, math.Round(age.Seconds())
+	return nil
 }
 
 // redisStats answers GET /api/stats.

@@ -44,6 +44,8 @@ func (s *Server) routes() http.Handler {
 	add("backup_show", "/api/backup/show/{filename:.+}", readOnly, s.show, http.MethodGet)
 	add("backup_diff", "/api/backup/diff", readOnly, s.diff, http.MethodGet)
 	add("backup_upload", "/api/backup/upload", adminOnly, s.upload, http.MethodPost, http.MethodPut)
+	add("backup_pin", "/api/backup/pin/{filename:.+}", adminOnly, s.pin, http.MethodPost)
+	add("backup_unpin", "/api/backup/unpin/{filename:.+}", adminOnly, s.unpin, http.MethodPost)
 	add("redis_stats", "/api/stats", readOnly, s.redisStats, http.MethodGet)
 	add("jobs", "/api/jobs", readOnly, s.listJobs, http.MethodGet)
 	add("job", "/api/jobs/{id}", readOnly, s.job, http.MethodGet)

@@ -168,6 +168,7 @@ const (
 	topCompleted
 	topSha256
 	topFilter
+	topKeysPerType
 )
 
 const (
@@ -334,6 +335,8 @@ func (r *Reader) topMember() error {
 		bit = topSha256
 	case "filter":
 		bit = topFilter
+	case "keys_per_type":
+		bit = topKeysPerType
 	default:
 		return r.skipValue(1)
 	}
@@ -405,6 +408,8 @@ func (r *Reader) topMember() error {
 		r.keysCount = v
 	case topKeysPerDB:
 		return r.keysPerDBMember()
+	case topKeysPerType:
+		return r.keysPerTypeMember()
 	case topSha256:
 		return r.checksum(start)
 	case topData, topDBs:
@@ -748,40 +753,62 @@ func dbNumber(s []byte) (int, bool) {
 	return v, v <= math.MaxInt32
 }
 
-func (r *Reader) keysPerDBMember() error {
-	if err := r.expect('{', "an object for keys_per_db"); err != nil {
-		return err
+func (r *Reader) keysPerDBMember() (err error) {
+	r.keysPerDB, err = countsMember(r, "keys_per_db", "database number", func(name []byte) (int, bool) { return dbNumber(name) })
+	return err
+}
+
+// keysPerTypeMember reads keys_per_type. Unknown type names are refused (a
+// later version that adds a type takes a new format_version, and so is
+// refused before).
+func (r *Reader) keysPerTypeMember() error {
+	m, err := countsMember(r, "keys_per_type", "type", func(name []byte) (Type, bool) {
+		t, ok := typeByName[string(name)]
+		return t, ok
+	})
+	if err == nil {
+		r.trailer.KeysPerType = m
 	}
-	r.keysPerDB = map[int]int64{}
+	return err
+}
+
+// countsMember reads the object of key counts named member (keys_per_db,
+// keys_per_type): each name, a what that key parses, maps to an integer of
+// at least 0; at most 65536 of them, none twice.
+func countsMember[K comparable](r *Reader, member, what string, key func([]byte) (K, bool)) (map[K]int64, error) {
+	if err := r.expect('{', "an object for "+member); err != nil {
+		return nil, err
+	}
+	m := map[K]int64{}
 	first := true
 	for {
 		more, err := r.next(&first, '}')
 		if err != nil || !more {
-			return err
+			return m, err
 		}
 		start := r.offset()
 		name, err := r.memberName()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		db, ok := dbNumber(name)
+		k, ok := key(name)
 		if !ok {
-			return corruptf(start, "invalid database number %q in keys_per_db", name)
+			return nil, corruptf(start, "invalid %s %q in %s", what, name, member)
 		}
-		if _, dup := r.keysPerDB[db]; dup {
-			return corruptf(start, "duplicate database %d in keys_per_db", db)
+		if _, dup := m[k]; dup {
+			return nil, corruptf(start, "duplicate %s %q in %s", what, name, member)
 		}
-		if len(r.keysPerDB) >= 1<<16 {
-			return corruptf(start, "too many databases in keys_per_db")
+		if len(m) >= 1<<16 {
+			return nil, corruptf(start, "too many names in %s", member)
 		}
 		v, err := r.expectInt("a key count")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if v < 0 {
-			return corruptf(start, "negative key count in keys_per_db")
+			return nil, corruptf(start, "negative key count in %s", member)
 		}
-		r.keysPerDB[db] = v
+		m[k] = v
 	}
 }
 

@@ -418,6 +418,14 @@ func TestRoundTrip(t *testing.T) {
 			if tr.KeysCount != int64(len(keys)) {
 				t.Fatalf("trailer %+v", tr)
 			}
+			// keys_per_type as the writer recorded it, counted here.
+			perType := map[Type]int64{}
+			for _, k := range keys {
+				perType[k.h.Type]++
+			}
+			if fmt.Sprint(tr.KeysPerType) != fmt.Sprint(perType) {
+				t.Fatalf("seed %d: keys_per_type %v, want %v", seed, tr.KeysPerType, perType)
+			}
 		}
 		checkStandardJSON(t, data)
 	}

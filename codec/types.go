@@ -123,8 +123,13 @@ type RawInfo struct {
 
 // Trailer is the metadata written after the keys.
 type Trailer struct {
-	KeysCount   int64
-	KeysPerDB   map[int]int64
+	KeysCount int64
+	KeysPerDB map[int]int64
+	// KeysPerType is the archive's keys_per_type as recorded (nil when the
+	// archive has none: seed and older archives). A Reader does not check
+	// it against the keys it read (FORMAT.md: informational); `redback
+	// drill` compares it with the types the restored server holds.
+	KeysPerType map[Type]int64
 	CompletedAt time.Time
 	// Checksum is the document's own SHA-256 (its "sha256" member, 64
 	// lowercase hex digits; FORMAT.md "Integrity"): the one written, from

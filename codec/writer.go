@@ -52,6 +52,7 @@ type Writer struct {
 	keysOpen bool // a keys object ("data" or "databases"/"N") is open
 	nInDB    int64
 	perDB    []dbCount
+	perType  [TypeRaw + 1]int64
 	keys     int64
 	closed   bool
 
@@ -819,11 +820,12 @@ func (w *Writer) EndKey() error {
 	w.inKey = false
 	w.keys++
 	w.nInDB++
+	w.perType[w.kh.Type]++
 	return w.maybeFlush()
 }
 
 // Close ends the document: it writes keys_count, keys_per_db,
-// completed_at and, last, sha256 (the SHA-256 of everything before it:
+// keys_per_type, completed_at and, last, sha256 (the SHA-256 of everything before it:
 // FORMAT.md "Integrity"), and flushes everything to the underlying
 // io.Writer, which it does not close. It fails if a key is still open.
 // The Trailer returned is what was written (Checksum the digest in hex;
@@ -869,6 +871,23 @@ func (w *Writer) Close() (Trailer, error) {
 		b = strconv.AppendInt(b, int64(d.db), 10)
 		b = append(b, `":`...)
 		b = strconv.AppendInt(b, d.n, 10)
+	}
+	b = append(b, `},"keys_per_type":{`...)
+	t.KeysPerType = map[Type]int64{}
+	first = true
+	for typ, n := range w.perType {
+		if n == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		t.KeysPerType[Type(typ)] = n
+		b = append(b, '"')
+		b = append(b, typeNames[typ]...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, n, 10)
 	}
 	b = append(b, `},"completed_at":"`...)
 	b = t.CompletedAt.AppendFormat(b, timeLayout)

@@ -81,6 +81,30 @@ type Manifest struct {
 	// by hand: it records the check, and retention still treats the archive
 	// as copied in (never pruned, counted by no rule).
 	Adopted bool `json:"adopted,omitempty"`
+	// Pinned archives are never pruned and count towards no retention
+	// rule; PinnedAt is when, Note the user's words on the archive
+	// (`redback pin NAME --note TEXT`).
+	Pinned   bool       `json:"pinned,omitempty"`
+	PinnedAt *time.Time `json:"pinned_at,omitempty"`
+	Note     string     `json:"note,omitempty"`
+	// Drill is the outcome of the newest restore drill of the archive
+	// (`redback drill`), nil when it was never drilled.
+	Drill *DrillRecord `json:"drill,omitempty"`
+}
+
+// DrillRecord is what a manifest keeps of a restore drill.
+type DrillRecord struct {
+	DrilledAt time.Time `json:"drilled_at"`
+	// Result is "passed" or "failed"; Error says why a drill failed.
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+	// Keys is the number of keys restored and compared; Partial marks a
+	// drill of the first drill.max_keys keys only.
+	Keys            int64   `json:"keys"`
+	Partial         bool    `json:"partial,omitempty"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	// Server is the scratch server's kind and version ("redis 7.2.4").
+	Server string `json:"server,omitempty"`
 }
 
 // Open opens the sink that spec names:

@@ -36,6 +36,7 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Log       Log       `yaml:"log"`
 	Archiving Archiving `yaml:"archiving"`
+	Drill     Drill     `yaml:"drill"`
 	// TargetSpecs lists the Redis servers of an agent that watches several
 	// (see TargetSpec and Targets); empty means the top level is the one
 	// target.
@@ -343,10 +344,62 @@ type Archiving struct {
 	MaxStall time.Duration `yaml:"max_stall"`
 }
 
+// Drill configures restore drills (`redback drill`, and in `redback
+// serve` the scheduled ones): an archive is restored into a scratch server
+// and the server's keys are compared with the archive's.
+type Drill struct {
+	// Enabled runs scheduled drills in `redback serve`.
+	Enabled bool `yaml:"enabled"`
+	// Schedule is when: "" or "after_backup" (the newest archive, after
+	// each successful scheduled backup), or a cron expression (five
+	// fields or an @daily-style descriptor, in schedule.timezone): the
+	// newest archive at those times.
+	Schedule string `yaml:"schedule"`
+	// RedisURL is a scratch server to restore into: it must be empty, or
+	// hold the marker of a previous drill (its keys are then flushed).
+	// Never the server that is backed up.
+	RedisURL string `yaml:"redis_url"`
+	// ServerBinary is a redis-server or valkey-server that each drill
+	// starts on a unix socket in a temporary folder, and stops after.
+	// Neither set: the one of the archive's kind from PATH.
+	ServerBinary string `yaml:"server_binary"`
+	// MaxKeys drills only the first max_keys keys of a bigger archive (0:
+	// all); such a drill is partial: the archive is still read whole.
+	MaxKeys int64 `yaml:"max_keys"`
+	// ReadyMaxAge makes /readyz fail when the newest archive's newest
+	// drill failed, or when no archive was drilled successfully within
+	// this time (e.g. 26h); 0 leaves drills out of /readyz.
+	ReadyMaxAge time.Duration `yaml:"ready_max_age"`
+}
+
+// DrillAfterBackup is the drill schedule that drills after each backup.
+const DrillAfterBackup = "after_backup"
+
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+}
+
+// validate checks the drill section; redisURL is the server backed up.
+func (d Drill) validate(redisURL string) []error {
+	var errs []error
+	if d.RedisURL != "" && d.ServerBinary != "" {
+		errs = append(errs, errors.New("drill: give redis_url or server_binary, not both"))
+	}
+	if d.RedisURL != "" && d.RedisURL == redisURL {
+		errs = append(errs, errors.New("drill.redis_url: it is redis.url: a drill never restores into the server it backs up"))
+	}
+	if d.MaxKeys < 0 {
+		errs = append(errs, errors.New("drill.max_keys: negative"))
+	}
+	if d.ReadyMaxAge < 0 {
+		errs = append(errs, errors.New("drill.ready_max_age: negative"))
+	}
+	if strings.TrimSpace(d.Schedule) != d.Schedule {
+		errs = append(errs, fmt.Errorf("drill.schedule: %q has spaces around it", d.Schedule))
+	}
+	return errs
 }
 
 // Default returns the configuration used when no file is given.
@@ -727,6 +780,7 @@ func (c Config) validateOne() error {
 	if c.Archiving.Enabled && (len(c.Backup.Include) > 0 || len(c.Backup.Exclude) > 0) {
 		errs = append(errs, errors.New("archiving: the stream holds every key, so its bases must too: backup.include and backup.exclude cannot be combined with archiving.enabled"))
 	}
+	errs = append(errs, c.Drill.validate(c.Redis.URL)...)
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:

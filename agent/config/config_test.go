@@ -34,6 +34,9 @@ func TestGoodAndBadFiles(t *testing.T) {
 		"targets-unknown-key.bad.yml":        `[5:7] unknown field "keep_lst"`,
 		"targets-no-url.bad.yml":             `targets[0] (a): redis.url: empty`,
 		"targets-bad-override.bad.yml":       `targets[1] (b): backup.gzip_level: 12 is not in -2..9`,
+		"drill-both.bad.yml":                 `drill: give redis_url or server_binary, not both`,
+		"drill-same-server.bad.yml":          `drill.redis_url: it is redis.url`,
+		"drill-negative.bad.yml":             `drill.max_keys: negative`,
 		// Without the environment of TestSecretsFromTheEnvironmentStayOutOfErrors.
 		"env-secret-type.bad.yml":        `line 4: environment variable REDBACK_TEST_PASSWORD is not set`,
 		"env-secret-validate.bad.yml":    `line 3: environment variable REDBACK_TEST_PASSWORD is not set`,

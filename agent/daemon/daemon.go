@@ -133,6 +133,12 @@ func Open(ctx context.Context, ts []Target, o Options) (d *Daemon, err error) {
 			watchArchiving(t, svc)
 			o.Log.Info("archiving the replication stream (archiving.enabled)", "target", t.Name)
 		}
+		if sch, err := d.drillScheduler(t, svc); err != nil {
+			return d, named(t, err)
+		} else if sch != nil {
+			d.schs = append(d.schs, sch)
+			o.Log.Info("scheduling restore drills", "target", t.Name, "schedule", t.Config.Drill.Schedule)
+		}
 		if !o.ScheduleAll && !t.Config.Schedule.Enabled {
 			o.Log.Info("scheduler disabled (schedule.enabled: false)", "target", t.Name)
 			continue
@@ -190,6 +196,25 @@ func watchArchiving(t Target, svc *agent.Service) {
 			Segments: st.Segments, Bytes: st.Bytes, Gaps: st.Gaps, Bases: st.Resyncs,
 		}, ok
 	})
+}
+
+// drillScheduler assembles the scheduler of a target's drills when
+// drill.schedule is a cron expression (nil otherwise: after_backup drills
+// run in the backup job).
+func (d *Daemon) drillScheduler(t Target, svc *agent.Service) (*scheduler.Scheduler, error) {
+	dc := t.Config.Drill
+	if !dc.Enabled || scheduled.DrillsAfterBackup(dc) {
+		return nil, nil
+	}
+	plan, err := scheduler.NewPlan(config.Schedule{Cron: []string{dc.Schedule}, Timezone: t.Config.Schedule.Timezone})
+	if err != nil {
+		return nil, fmt.Errorf("%w: drill.schedule: %v", agent.ErrInvalid, err)
+	}
+	j, err := scheduled.DrillFromConfig(svc, t.Name, t.Config, d.o.Log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+	}
+	return scheduler.New(plan, j, scheduler.Options{Clock: d.o.Clock, Log: d.o.Log.With("target", t.Name, "of", "drills")}), nil
 }
 
 // Targets returns the targets in the order given to Open.

@@ -88,8 +88,11 @@ func (m *Mailer) Notify(ctx context.Context, e Event) error {
 
 func (m *Mailer) message(e Event) []byte {
 	subject := fmt.Sprintf("[redback] backup of %s succeeded", e.Target)
-	if e.Kind == Failed {
+	switch e.Kind {
+	case Failed:
 		subject = fmt.Sprintf("[redback] backup of %s FAILED", e.Target)
+	case DrillFailed:
+		subject = fmt.Sprintf("[redback] restore drill of %s FAILED", e.Target)
 	}
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)

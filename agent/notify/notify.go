@@ -28,6 +28,10 @@ type Kind string
 const (
 	Succeeded Kind = "backup.succeeded"
 	Failed    Kind = "backup.failed"
+	// DrillFailed is a restore drill whose archive did not restore to
+	// what it records (Event.Drill says how). Notifiers that take
+	// failures take it.
+	DrillFailed Kind = "drill.failed"
 )
 
 // Event is one finished backup. It is the JSON body of a webhook.
@@ -39,6 +43,15 @@ type Event struct {
 	// Success is Result.Success, repeated at the top for simple filters.
 	Success bool               `json:"success"`
 	Result  agent.BackupResult `json:"result"`
+	// Drill is the drill's result, for a drill event (Result then names
+	// the archive and the error only).
+	Drill *agent.DrillResult `json:"drill,omitempty"`
+}
+
+// NewDrillEvent describes a failed drill of target that ended at t.
+func NewDrillEvent(target, host string, t time.Time, res agent.DrillResult) Event {
+	return Event{Kind: DrillFailed, Target: target, Host: host, Time: t.UTC(), Success: false,
+		Result: agent.BackupResult{Filename: res.Filename, Error: res.Error}, Drill: &res}
 }
 
 // NewEvent describes the outcome of a backup of target that ended at t.
@@ -80,6 +93,9 @@ func (s *Set) Add(name string, n Notifier, on ...Kind) {
 	}
 	if len(m) == 0 {
 		m[Succeeded], m[Failed] = true, true
+	}
+	if m[Failed] {
+		m[DrillFailed] = true
 	}
 	s.entries = append(s.entries, entry{name: name, on: m, n: n})
 }
@@ -158,7 +174,7 @@ func FromConfig(c config.Notify, log *slog.Logger) (*Set, error) {
 }
 
 // parseOn reads an "on:" list; empty means both kinds, or failures only
-// when both is false.
+// when both is false. Failures are those of backups and of drills (Add).
 func parseOn(key string, on []string, both bool) ([]Kind, error) {
 	if len(on) == 0 {
 		if both {
@@ -206,8 +222,11 @@ func summary(e Event) string {
 		who += " (on " + e.Host + ")"
 	}
 	who = oneLine(who)
-	if e.Kind == Failed {
+	switch e.Kind {
+	case Failed:
 		return fmt.Sprintf("redback: backup of %s FAILED: %s", who, oneLine(e.Result.Error))
+	case DrillFailed:
+		return fmt.Sprintf("redback: restore drill of %s FAILED: %s", who, oneLine(e.Result.Error))
 	}
 	r := e.Result
 	if r.Suspect != "" {

@@ -380,3 +380,28 @@ func TestSummaryOfASuspectBackup(t *testing.T) {
 		t.Fatalf("summary %q", s)
 	}
 }
+
+// kinds records the kinds of the events it gets.
+type kinds struct{ got []Kind }
+
+func (k *kinds) Notify(_ context.Context, e Event) error { k.got = append(k.got, e.Kind); return nil }
+
+// TestDrillFailedGoesWithFailures: a notifier that takes failures takes
+// failed drills too; one that takes successes only does not.
+func TestDrillFailedGoesWithFailures(t *testing.T) {
+	var all, fails, wins kinds
+	s := &Set{}
+	s.Add("all", &all)
+	s.Add("failures", &fails, Failed)
+	s.Add("successes", &wins, Succeeded)
+	e := NewDrillEvent("prod", "h", time.Unix(1, 0), agent.DrillResult{Filename: "redis_backup_20260101_000000.json", Error: "drill failed: x"})
+	if err := s.Notify(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if len(all.got) != 1 || len(fails.got) != 1 || fails.got[0] != DrillFailed || len(wins.got) != 0 {
+		t.Fatalf("all %v failures %v successes %v", all.got, fails.got, wins.got)
+	}
+	if got := summary(e); got != "redback: restore drill of prod (on h) FAILED: drill failed: x" {
+		t.Fatalf("summary %q", got)
+	}
+}

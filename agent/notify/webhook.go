@@ -92,7 +92,7 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 }
 
 func slackText(e Event) string {
-	if e.Kind == Failed {
+	if e.Kind != Succeeded {
 		return "\u274c " + summary(e)
 	}
 	return "\u2705 " + summary(e)

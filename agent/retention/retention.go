@@ -86,6 +86,9 @@ type Archive struct {
 	// -1 when unknown).
 	Keys int64
 	Size int64
+	// Pinned archives (`redback pin`) are always kept and count towards
+	// no rule: they push no other archive out, and take no slot.
+	Pinned bool
 }
 
 // FromInfos converts a sink listing.
@@ -95,6 +98,7 @@ func FromInfos(infos []sinks.Info) []Archive {
 		a := Archive{Name: in.Name, Created: in.Created, Complete: in.Manifest != nil && !in.Manifest.Adopted, Keys: -1, Size: in.Size}
 		if in.Manifest != nil {
 			a.Keys = in.Manifest.KeysCount
+			a.Pinned = in.Manifest.Pinned
 		}
 		out = append(out, a)
 	}
@@ -175,7 +179,9 @@ type Decision struct {
 //
 // Suspect archives (see Suspects) are kept, do not count towards any rule
 // and so push no older archive out: a week of backups of an emptied server
-// leaves every good archive in place.
+// leaves every good archive in place. Pinned archives are kept whatever
+// the policy, and count towards no rule either (keep_last 1 keeps a
+// pinned archive and the newest unpinned one).
 func Plan(archives []Archive, p Policy, now time.Time) []Decision {
 	sorted := byCreation(archives)
 	suspects := Suspects(sorted, p.SuspectDrop)
@@ -188,15 +194,18 @@ func Plan(archives []Archive, p Policy, now time.Time) []Decision {
 		out[i].Reasons = append(out[i].Reasons, why)
 	}
 
-	// Newest first, complete and not suspect only.
+	// Newest first, complete, unpinned and not suspect only.
 	var idx []int
 	for i := len(sorted) - 1; i >= 0; i-- {
-		if sorted[i].Complete && suspects[sorted[i].Name] == "" {
+		if sorted[i].Complete && !sorted[i].Pinned && suspects[sorted[i].Name] == "" {
 			idx = append(idx, i)
 		}
 	}
 	if p.IsZero() {
 		for i, a := range sorted {
+			if a.Pinned {
+				keep(i, "pinned")
+			}
 			if why := suspects[a.Name]; why != "" {
 				keep(i, why)
 			}
@@ -254,9 +263,12 @@ func Plan(archives []Archive, p Policy, now time.Time) []Decision {
 		}
 	}
 	for i, a := range sorted {
+		if a.Pinned {
+			keep(i, "pinned: never pruned, not counted")
+		}
 		if why := suspects[a.Name]; why != "" {
 			keep(i, why+" (kept, not counted)")
-		} else if !a.Complete {
+		} else if !a.Complete && !a.Pinned {
 			keep(i, "incomplete: not counted, never pruned")
 		} else if !out[i].Keep {
 			out[i].Reasons = []string{"no rule keeps it"}

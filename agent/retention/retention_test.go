@@ -237,3 +237,91 @@ func checkInvariants(t *testing.T, store []Archive, ds []Decision, p Policy) {
 		}
 	}
 }
+
+// TestPinnedKeptAndNotCounted: a pinned archive outlives keep_last 1, and
+// takes no slot: the newest unpinned archive is kept beside it.
+func TestPinnedKeptAndNotCounted(t *testing.T) {
+	base := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	var as []Archive
+	for i := range 5 {
+		c := base.Add(time.Duration(i) * time.Hour)
+		as = append(as, Archive{Name: name(c), Created: c, Complete: true, Keys: 10})
+	}
+	as[1].Pinned = true
+	as[4].Pinned = true // the newest: pinned, so the newest unpinned one is kept too
+	ds := Plan(as, Policy{Last: 1}, base)
+	keep, del := Split(ds)
+	if !slices.Equal(keep, []string{as[1].Name, as[3].Name, as[4].Name}) {
+		t.Fatalf("keep %v delete %v", keep, del)
+	}
+	if !slices.Contains(ds[1].Reasons, "pinned: never pruned, not counted") || slices.Contains(ds[4].Reasons, "last 1/1") {
+		t.Fatalf("reasons %v / %v", ds[1].Reasons, ds[4].Reasons)
+	}
+	if !slices.Contains(ds[3].Reasons, "last 1/1") {
+		t.Fatalf("newest unpinned: %v", ds[3].Reasons)
+	}
+	// No rule at all: everything kept, the pinned ones say so.
+	if ds := Plan(as, Policy{}, base); !slices.Contains(ds[1].Reasons, "pinned") {
+		t.Fatalf("no policy: %v", ds[1].Reasons)
+	}
+}
+
+// TestPinnedYearOfGFS runs a year of daily backups, pruned after each one
+// by a grandfather-father-son policy, with some archives pinned on the
+// way (seeded). Every pinned archive survives the year, and the unpinned
+// ones kept are exactly those the policy keeps when the pinned ones are not
+// there at all: a pin takes no slot of any rule.
+func TestPinnedYearOfGFS(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 20))
+		p := Policy{Last: 2, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 1}
+		base := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
+		var stored []Archive
+		pinned := map[string]bool{}
+		for day := range 365 {
+			c := base.Add(time.Duration(day)*24*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
+			a := Archive{Name: name(c), Created: c, Complete: true, Keys: 100 + int64(rng.IntN(10))}
+			if rng.IntN(20) == 0 {
+				a.Pinned = true
+				pinned[a.Name] = true
+			}
+			stored = append(stored, a)
+			keep, _ := Split(Plan(stored, p, c))
+			next := stored[:0:0]
+			for _, s := range stored {
+				if slices.Contains(keep, s.Name) {
+					next = append(next, s)
+				}
+			}
+			stored = next
+		}
+		if len(pinned) == 0 {
+			t.Fatalf("seed %d: nothing pinned: the test proves nothing", seed)
+		}
+		var unpinned []Archive
+		for name := range pinned {
+			if !slices.ContainsFunc(stored, func(a Archive) bool { return a.Name == name }) {
+				t.Fatalf("seed %d: pinned %s was pruned", seed, name)
+			}
+		}
+		for _, a := range stored {
+			if !a.Pinned {
+				unpinned = append(unpinned, a)
+			}
+		}
+		now := stored[len(stored)-1].Created
+		wantKeep, wantDel := Split(Plan(unpinned, p, now))
+		var gotKeep []string
+		for _, d := range Plan(stored, p, now) {
+			if d.Keep && !pinned[d.Name] {
+				gotKeep = append(gotKeep, d.Name)
+			}
+		}
+		if !slices.Equal(gotKeep, wantKeep) || len(wantDel) != 0 {
+			t.Fatalf("seed %d: unpinned kept %v, the policy without pins keeps %v (deletes %v)", seed, gotKeep, wantKeep, wantDel)
+		}
+		if n := len(unpinned); n < 12 || n > 2+7+4+12+1 {
+			t.Fatalf("seed %d: %d unpinned archives after a year", seed, n)
+		}
+	}
+}

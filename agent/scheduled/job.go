@@ -53,6 +53,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Lease, when set, must be held for a backup to run.
 	Lease *lease.Lease
+	// Drill, when set, drills each new archive after its backup (and
+	// retention): drill.schedule after_backup.
+	Drill *DrillJob
 	Log   *slog.Logger
 	// Now is the clock of events (time.Now when nil).
 	Now func() time.Time
@@ -72,19 +75,27 @@ func New(svc Service, o Options) *Job {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Default()
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Target == "" {
-		o.Target = "default"
-	}
-	o.Log = o.Log.With("target", o.Target)
+	host := defaults(&o.Target, &o.Log, &o.Now)
 	o.Metrics.Target(o.Target)
-	host, _ := os.Hostname()
 	return &Job{svc: svc, o: o, host: host}
+}
+
+// defaults fills what every job's options default alike: the target
+// ("default"), the log (discarded when nil; with the target added) and the
+// clock (time.Now). It returns the host's name, for events.
+func defaults(target *string, log **slog.Logger, now *func() time.Time) string {
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+	if *now == nil {
+		*now = time.Now
+	}
+	if *target == "" {
+		*target = "default"
+	}
+	*log = (*log).With("target", *target)
+	host, _ := os.Hostname()
+	return host
 }
 
 // FromConfig assembles the job of an agent's target from its configuration:
@@ -120,6 +131,11 @@ func FromConfig(svc *agent.Service, target string, cfg config.Config, log *slog.
 			return nil, err
 		}
 		o.Lease = l
+	}
+	if DrillsAfterBackup(cfg.Drill) {
+		if o.Drill, err = DrillFromConfig(svc, target, cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	return New(svc, o), nil
 }
@@ -184,7 +200,20 @@ func (j *Job) run(ctx context.Context, due time.Time, progress func(agent.Progre
 		j.o.Log.Error("retention failed", "err", perr)
 	}
 	j.notify(ctx, notify.NewEvent(j.o.Target, j.host, end, res, nil))
+	if j.o.Drill != nil {
+		// The drill's outcome is its own (metrics, manifest, notification):
+		// the backup succeeded either way.
+		if _, err := j.o.Drill.Run(ctx, res.Filename); err != nil {
+			j.o.Log.Error("drill after backup failed", "file", res.Filename, "err", err)
+		}
+	}
 	return res, nil
+}
+
+// DrillsAfterBackup says whether drill runs after each scheduled backup
+// (enabled, schedule "" or config.DrillAfterBackup).
+func DrillsAfterBackup(d config.Drill) bool {
+	return d.Enabled && (d.Schedule == "" || d.Schedule == config.DrillAfterBackup)
 }
 
 func (j *Job) notify(ctx context.Context, e notify.Event) {

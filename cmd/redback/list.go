@@ -26,7 +26,7 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 						return
 					}
 					tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "FILENAME\tCREATED (UTC)\tSIZE\tKEYS\tVERIFIED")
+					fmt.Fprintln(tw, "FILENAME\tCREATED (UTC)\tSIZE\tKEYS\tVERIFIED\tDRILLED\tPINNED")
 					for _, b := range res.Backups {
 						keys := "-"
 						if b.KeysCount != nil {
@@ -36,7 +36,18 @@ func listCmd(ctx context.Context, g *globals) *cobra.Command {
 						if b.Verified {
 							ver = b.VerifiedAt
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Filename, b.CreatedAt, humanSize(b.Size), keys, ver)
+						drilled := "no"
+						if b.DrillResult != "" {
+							drilled = b.DrillResult + " " + b.DrilledAt
+						}
+						pinned := "-"
+						if b.Pinned {
+							pinned = "pinned"
+							if b.Note != "" {
+								pinned += ": " + b.Note
+							}
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Filename, b.CreatedAt, humanSize(b.Size), keys, ver, drilled, pinned)
 					}
 					tw.Flush()
 				})

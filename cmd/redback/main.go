@@ -185,7 +185,7 @@ func newRoot(ctx context.Context, g *globals) *cobra.Command {
 		backupCmd(ctx, g), listCmd(ctx, g), statsCmd(ctx, g), restoreCmd(ctx, g),
 		downloadCmd(ctx, g), deleteCmd(ctx, g), verifyCmd(ctx, g), pruneCmd(ctx, g),
 		exportCmd(ctx, g), importCmd(ctx, g), keysCmd(ctx, g), showCmd(ctx, g), diffCmd(ctx, g), serveCmd(ctx, g), scheduleCmd(ctx, g), totpCmd(ctx, g),
-		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g), tokenCmd(ctx, g),
+		versionCmd(ctx, g), probeCmd(ctx, g), checkCmd(ctx, g), tokenCmd(ctx, g), drillCmd(ctx, g), pinCmd(ctx, g), unpinCmd(ctx, g),
 	)
 	// Argument errors are usage errors by type, not by their text.
 	root.Args = func(cmd *cobra.Command, args []string) error {

@@ -48,6 +48,7 @@ func (g *globals) serve(ctx context.Context) error {
 		return fmt.Errorf("%w: refusing to start the API: %v", agent.ErrInvalid, err)
 	}
 	opts.Log = log
+	opts.DrillMaxAge = cfg.Drill.ReadyMaxAge
 	if opts.Identities, err = agent.LoadIdentities(append(identityFiles(nil), cfg.Restore.Identities...)); err != nil {
 		return err
 	}

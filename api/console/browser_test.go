@@ -103,6 +103,18 @@ type agent struct {
 	base    string
 	storage string
 	redis   *redis.Client
+	bin     string // the redback binary, and its configuration
+	cfgPath string
+}
+
+// cli runs the redback binary with the agent's configuration.
+func (a *agent) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(a.bin, append([]string{"--config", a.cfgPath}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redback %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }
 
 // startAgent builds redback, fills a Redis with keys, and serves.
@@ -169,7 +181,7 @@ api:
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		logs, _ := os.ReadFile(logPath)
 		if m := re.FindSubmatch(logs); m != nil {
-			return &agent{base: "http://" + string(m[1]), storage: storage, redis: rc}
+			return &agent{base: "http://" + string(m[1]), storage: storage, redis: rc, bin: bin, cfgPath: cfgPath}
 		}
 		if time.Now().After(end) {
 			t.Fatalf("redback serve did not start:\n%s", logs)
@@ -457,16 +469,34 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("the focus moved to %q", got)
 		}
 		s.shot("05-archives")
-		// The dashboard now shows the archive, verified, and its charts.
+		if got := s.text("table.archives tbody"); !strings.Contains(got, "never drilled") {
+			t.Fatalf("an archive never drilled: %q", got)
+		}
+		// A restore drill (into a scratch server redback starts) and a pin
+		// with a note, from the command line: the console shows both.
+		server, err := redistest.Binary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.cli(t, "drill", name, "--server-binary", server)
+		a.cli(t, "pin", name, "--note", "before the 14:00 deploy")
+		// The dashboard now shows the archive, verified and drilled, and its charts.
 		s.run("dashboard", chromedp.Click(chromedp.Search(button("Dashboard"))), chromedp.WaitVisible(chromedp.CSS(".chart svg")))
-		if got := s.text(".card"); !strings.Contains(got, "Healthy") || !strings.Contains(got, name) || !regexp.MustCompile(`Verified\s*yes`).MatchString(got) {
-			t.Fatalf("dashboard after a verified backup: %q", got)
+		if got := s.text(".card"); !strings.Contains(got, "Healthy") || !strings.Contains(got, name) || !regexp.MustCompile(`Verified\s*yes`).MatchString(got) ||
+			!regexp.MustCompile(`Restore drill\s*restorable \(passed\)`).MatchString(got) {
+			t.Fatalf("dashboard after a verified and drilled backup: %q", got)
 		}
 		if n := eval[int](s, `document.querySelectorAll('.chart svg[role=img]').length`); n != 3 {
 			t.Fatalf("%d charts drawn, want 3", n)
 		}
 		s.shot("05b-dashboard")
 		s.run("archives again", chromedp.Click(chromedp.Search(button("Archives"))), chromedp.WaitVisible(chromedp.CSS("table.archives tbody tr[data-name]")))
+		if got := s.text("table.archives tbody"); !strings.Contains(got, "pinned") || !strings.Contains(got, "before the 14:00 deploy") ||
+			!strings.Contains(got, "restorable (passed)") {
+			t.Fatalf("the archive's row after a drill and a pin: %q", got)
+		}
+		s.shot("05c-drilled-pinned")
+		a.cli(t, "unpin", name) // a pinned archive cannot be deleted, as the test does later
 
 		// Browse it: find one key and look at it.
 		s.run("browse", chromedp.Click(chromedp.Search(`//a[normalize-space(.)='Browse']`)), chromedp.WaitVisible(chromedp.CSS("table.keys tbody tr")))

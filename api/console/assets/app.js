@@ -301,7 +301,8 @@ function targetCard(t, backups) {
   ];
   if (newest) {
     rows.push(['Age', ago(newest.created_at)], ['Size', bytes(newest.size)], ['Keys', num(newest.keys_count)],
-      ['Verified', newest.verified ? 'yes, ' + when(newest.verified_at) : 'no']);
+      ['Verified', newest.verified ? 'yes, ' + when(newest.verified_at) : 'no'],
+      ['Restore drill', drillText(newest)]);
   }
   rows.push(['Next scheduled run', t.next_run ? when(t.next_run) + ' (' + ago(t.next_run) + ')' : 'not scheduled'],
     ['Last scheduled run', t.last_run ? t.last_run.outcome + ', ' + when(t.last_run.started_at) : 'none yet']);
@@ -385,8 +386,15 @@ async function archivesView(v) {
 
 const columns = [
   ['created_at', 'Created'], ['filename', 'Name'], ['size', 'Size'], ['keys_count', 'Keys'],
-  ['duration_seconds', 'Took'], ['verified', 'Verified'],
+  ['duration_seconds', 'Took'], ['verified', 'Verified'], ['drilled_at', 'Drilled'],
 ];
+
+// drillText says how an archive's newest restore drill went (redback drill).
+function drillText(b) {
+  if (!b.drill_result) return 'never drilled';
+  return (b.drill_result === 'passed' ? 'restorable (passed)' : 'FAILED') + ', ' + when(b.drilled_at) +
+    (b.drill_error ? ': ' + b.drill_error : '');
+}
 
 function drawArchives(table, filter, onlyVerified) {
   const { key, dir } = state.sort;
@@ -399,11 +407,14 @@ function drawArchives(table, filter, onlyVerified) {
   const body = rows.map((b) => el('tr', { 'data-name': b.filename },
     el('td', { 'data-label': 'Created', text: when(b.created_at) }),
     el('td', { 'data-label': 'Name' }, el('code', { text: b.filename }), b.encrypted ? el('span', { class: 'badge', text: 'encrypted' }) : null,
-      b.suspect ? el('span', { class: 'badge warning', title: b.suspect, text: 'suspect' }) : null),
+      b.suspect ? el('span', { class: 'badge warning', title: b.suspect, text: 'suspect' }) : null,
+      b.pinned ? el('span', { class: 'badge', title: b.note || 'pinned: never pruned', text: 'pinned' }) : null,
+      b.note ? el('div', { class: 'note', text: b.note }) : null),
     el('td', { 'data-label': 'Size', text: bytes(b.size) }),
     el('td', { 'data-label': 'Keys', text: num(b.keys_count) }),
     el('td', { 'data-label': 'Took', text: seconds(b.duration_seconds) }),
     el('td', { 'data-label': 'Verified', text: b.verified ? 'yes' : 'no' }),
+    el('td', { 'data-label': 'Drilled', class: b.drill_result === 'failed' ? 'failed' : null, text: drillText(b) }),
     el('td', { 'data-label': 'Actions', class: 'actions' },
       el('a', { href: '#browse/' + encodeURIComponent(b.filename), class: 'button', 'aria-label': 'Browse ' + b.filename, text: 'Browse' }),
       el('button', { type: 'button', 'aria-label': 'Download ' + b.filename, text: 'Download', on: { click: (e) => download(b.filename, e.target) } }),

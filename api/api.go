@@ -37,6 +37,7 @@ type Service interface {
 	// Verify reads an archive end to end and records the outcome in its
 	// manifest (agent.Service.Verify).
 	Verify(ctx context.Context, name string, ids []age.Identity) (agent.VerifyResult, error)
+	Drill(ctx context.Context, ref string, o agent.DrillOptions) (agent.DrillResult, error)
 	// Stat, Open and OpenRange fail with agent.ErrNotFound for a missing
 	// archive; the caller closes the readers.
 	Stat(ctx context.Context, name string) (agent.ArchiveInfo, error)

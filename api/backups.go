@@ -135,6 +135,7 @@ func parseDBMap(m map[string]int) (map[int]int, error) {
 // excludes another job).
 const (
 	kindVerify = "verify"
+	kindDrill  = "drill"
 	kindDelete = "delete"
 )
 
@@ -212,6 +213,41 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.runJob(w, r, t.Name, kindVerify, name, req.Async, func(ctx context.Context, _ func(jobs.Progress)) (any, error) {
 		res, err := t.Service.Verify(ctx, name, s.opt.Identities)
+		if err != nil {
+			res.Error = publicMessage(err)
+		}
+		return res, err
+	})
+}
+
+// drill runs a restore drill of an archive (or latest) as a job: it is
+// restored into the scratch server of drill.redis_url or
+// drill.server_binary and compared with what it records; the outcome is
+// recorded in its manifest. Admins (or a machine token with the drill
+// scope); a failed drill answers 422 with the result.
+func (s *Server) drill(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
+	name, err := pathRef(r)
+	if err != nil {
+		return err
+	}
+	var req verifyRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if name == agent.Latest {
+		if name, err = t.Service.Resolve(r.Context(), name); err != nil {
+			return err
+		}
+	}
+	if _, err := t.Service.Stat(r.Context(), name); err != nil {
+		return err
+	}
+	return s.runJob(w, r, t.Name, kindDrill, name, req.Async, func(ctx context.Context, _ func(jobs.Progress)) (any, error) {
+		res, err := t.Service.Drill(ctx, name, agent.DrillOptions{Identities: s.opt.Identities})
 		if err != nil {
 			res.Error = publicMessage(err)
 		}

@@ -63,6 +63,8 @@ func statusOf(err error) int {
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, agent.ErrDrillFailed):
+		return http.StatusUnprocessableEntity // the archive does not restore to what it records
 	case errors.Is(err, errBadRequest), errors.Is(err, agent.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):

@@ -31,6 +31,7 @@ var scopeRoutes = map[string][]string{
 	"delete":  {"backup_delete"},
 	"upload":  {"backup_upload"},
 	"verify":  {"backup_verify"},
+	"drill":   {"backup_drill"},
 }
 
 // Scopes lists the scopes a machine token may carry, sorted.

@@ -131,3 +131,53 @@ func listed(t *testing.T, h *harness) agent.BackupInfo {
 	}
 	return l.Backups[0]
 }
+
+// TestDrillRoute: POST /api/backup/drill/{filename|latest} runs a drill as
+// a job (drill.server_binary from the configuration) and records it; a
+// read token may not; a machine token with the drill scope may; the drill
+// of a damaged archive answers 422 with its result and is recorded failed.
+func TestDrillRoute(t *testing.T) {
+	bin, err := redistest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "api-tokens.json")
+	h := newHarness(t, func(c *config.Config, o *Options) { c.Drill.ServerBinary = bin; o.TokensFile = file })
+	h.fill(30)
+	tok := h.login(secretAdmin)
+	name := h.backup(tok)
+	if res := h.do("POST", "/api/backup/drill/latest", `{}`, auth(readToken)); res.code != http.StatusForbidden {
+		t.Fatalf("drill with a read token: %d %s", res.code, res.body)
+	}
+	res := h.do("POST", "/api/backup/drill/latest", `{}`, auth(tok))
+	if res.code != http.StatusOK || res.json()["success"] != true || res.json()["filename"] != name || res.json()["keys_count"] != float64(30) {
+		t.Fatalf("drill: %d %s", res.code, res.body)
+	}
+	if b := listed(t, h); b.DrillResult != agent.DrillPassed {
+		t.Fatalf("list after the drill: %+v", b)
+	}
+	machine, _, err := CreateMachineToken(file, "nightly", []string{"drill"}, 0, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.secrets = append(h.secrets, machine)
+	p := filepath.Join(h.storage, name)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = h.do("POST", "/api/backup/drill/"+name, `{}`, auth(machine))
+	if res.code != http.StatusUnprocessableEntity || res.json()["success"] != false {
+		t.Fatalf("drill of a damaged archive: %d %s", res.code, res.body)
+	}
+	if b := listed(t, h); b.DrillResult != "failed" {
+		t.Fatalf("list after the failed drill: %+v", b)
+	}
+	if res := h.do("GET", "/api/jobs?kind=drill", "", auth(tok)); res.code != http.StatusOK || strings.Count(string(res.body), `"kind": "drill"`) != 2 {
+		t.Fatalf("the drills in the history: %d %s", res.code, res.body)
+	}
+}

@@ -38,6 +38,7 @@ func (s *Server) routes() http.Handler {
 	add("backup_download", "/api/backup/download/{filename:.+}", readOnly, s.download, http.MethodGet, http.MethodHead)
 	add("backup_restore", "/api/backup/restore", adminOnly, s.restore, http.MethodPost)
 	add("backup_verify", "/api/backup/verify/{filename:.+}", adminOnly, s.verify, http.MethodPost)
+	add("backup_drill", "/api/backup/drill/{filename:.+}", adminOnly, s.drill, http.MethodPost)
 	add("backup_delete", "/api/backup/delete/{filename:.+}", adminOnly, s.deleteBackup, http.MethodDelete)
 	add("backup_stats", "/api/backup/stats", readOnly, s.backupStats, http.MethodGet)
 	add("backup_keys", "/api/backup/keys/{filename:.+}", readOnly, s.keys, http.MethodGet)

@@ -167,11 +167,7 @@ func (s *Server) restoreAt(w http.ResponseWriter, r *http.Request, t Target, req
 
 // deleteBackup deletes an archive; it needs a fresh code.
 func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathName(r)
+	t, name, err := s.archiveCall(w, r, false, nil)
 	if err != nil {
 		return err
 	}
@@ -187,6 +183,35 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// archiveCall reads what a call on one archive names: the target, the
+// archive of the path ({filename}; with latest, `latest` resolved to the
+// newest archive's name) and, when body is not nil, the JSON body into it.
+func (s *Server) archiveCall(w http.ResponseWriter, r *http.Request, latest bool, body any) (Target, string, error) {
+	t, err := s.target(r)
+	if err != nil {
+		return Target{}, "", err
+	}
+	read := pathName
+	if latest {
+		read = pathRef
+	}
+	name, err := read(r)
+	if err != nil {
+		return Target{}, "", err
+	}
+	if body != nil {
+		if err := decodeBody(w, r, body); err != nil {
+			return Target{}, "", err
+		}
+	}
+	if name == agent.Latest {
+		if name, err = t.Service.Resolve(r.Context(), name); err != nil {
+			return Target{}, "", err
+		}
+	}
+	return t, name, nil
+}
+
 // verifyRequest is POST /api/backup/verify/{filename}'s body (optional).
 type verifyRequest struct {
 	Async bool `json:"async"`
@@ -196,16 +221,9 @@ type verifyRequest struct {
 // records the outcome in its manifest: answered with the VerifyResult, or
 // at once with 202 and the job id when async.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathName(r)
-	if err != nil {
-		return err
-	}
 	var req verifyRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	t, name, err := s.archiveCall(w, r, false, &req)
+	if err != nil {
 		return err
 	}
 	if _, err := t.Service.Stat(r.Context(), name); err != nil {
@@ -226,22 +244,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 // recorded in its manifest. Admins (or a machine token with the drill
 // scope); a failed drill answers 422 with the result.
 func (s *Server) drill(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathRef(r)
-	if err != nil {
-		return err
-	}
 	var req verifyRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	t, name, err := s.archiveCall(w, r, true, &req)
+	if err != nil {
 		return err
-	}
-	if name == agent.Latest {
-		if name, err = t.Service.Resolve(r.Context(), name); err != nil {
-			return err
-		}
 	}
 	if _, err := t.Service.Stat(r.Context(), name); err != nil {
 		return err

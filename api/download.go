@@ -15,11 +15,7 @@ import (
 // 416 when the range lies beyond the end). A request for several ranges,
 // or with an If-Range that does not match, gets the whole archive.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathName(r)
+	t, name, err := s.archiveCall(w, r, false, nil)
 	if err != nil {
 		return err
 	}

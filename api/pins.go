@@ -12,16 +12,9 @@ type pinRequest struct {
 
 // pin pins an archive (admins only): retention never prunes it.
 func (s *Server) pin(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathName(r)
-	if err != nil {
-		return err
-	}
 	var req pinRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	t, name, err := s.archiveCall(w, r, false, &req)
+	if err != nil {
 		return err
 	}
 	res, err := t.Service.Pin(r.Context(), name, req.Note)
@@ -34,11 +27,7 @@ func (s *Server) pin(w http.ResponseWriter, r *http.Request) error {
 
 // unpin removes an archive's pin and note (admins only).
 func (s *Server) unpin(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.target(r)
-	if err != nil {
-		return err
-	}
-	name, err := pathName(r)
+	t, name, err := s.archiveCall(w, r, false, nil)
 	if err != nil {
 		return err
 	}

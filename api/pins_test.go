@@ -103,15 +103,7 @@ func TestReadyzDrills(t *testing.T) {
 	}
 	h.clock.Advance(-2 * time.Hour)
 
-	p := filepath.Join(h.storage, name)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damage(t, filepath.Join(h.storage, name))
 	if _, err := h.svc.Drill(ctx, name, agent.DrillOptions{ServerBinary: bin}); err == nil {
 		t.Fatal("the drill of a damaged archive passed")
 	}
@@ -161,15 +153,7 @@ func TestDrillRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.secrets = append(h.secrets, machine)
-	p := filepath.Join(h.storage, name)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damage(t, filepath.Join(h.storage, name))
 	res = h.do("POST", "/api/backup/drill/"+name, `{}`, auth(machine))
 	if res.code != http.StatusUnprocessableEntity || res.json()["success"] != false {
 		t.Fatalf("drill of a damaged archive: %d %s", res.code, res.body)
@@ -179,5 +163,19 @@ func TestDrillRoute(t *testing.T) {
 	}
 	if res := h.do("GET", "/api/jobs?kind=drill", "", auth(tok)); res.code != http.StatusOK || strings.Count(string(res.body), `"kind": "drill"`) != 2 {
 		t.Fatalf("the drills in the history: %d %s", res.code, res.body)
+	}
+}
+
+// damage flips one bit in the middle of the file at path (an archive that
+// a drill must then fail).
+func damage(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

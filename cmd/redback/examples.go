@@ -45,6 +45,12 @@ var examples = map[string]string{
 	"schedule": `  redback schedule 24 true 7          # daily, compressed, keep 7 (the seed's arguments)`,
 	"serve": `  # The agent: API, console, scheduler, as agent.yaml says:
   REDBACK_TOTP_SECRET=$(cat /etc/redback/totp) redback serve --config /etc/redback/agent.yaml`,
+	"drill": `  # Prove that last night's backup restores, into a server redback starts and stops:
+  redback drill latest --server-binary /usr/bin/redis-server
+  # Into a scratch server of your own (empty, or marked by an earlier drill):
+  redback drill latest --redis-url-scratch redis://scratch:6379/0 --json`,
+	"pin":             `  redback pin redis_backup_20261201_030000.json.gz --note "before the 14:00 deploy"`,
+	"unpin":           `  redback unpin redis_backup_20261201_030000.json.gz`,
 	"totp init":       `  redback totp init --account ops@example.com --png totp.png`,
 	"totp read-token": `  redback totp read-token --name monitoring`,
 	"totp unlock":     `  redback totp unlock`,

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -167,9 +168,17 @@ func run(rate, seconds int) error {
 		return fmt.Errorf("restore --at: %v: %s", err, out)
 	}
 	restoreSec := time.Since(t0).Seconds()
-	cmds := 0
-	if i := bytes.Index(out, []byte(`"commands": `)); i >= 0 {
-		cmds, _ = strconv.Atoi(string(bytes.TrimRight(bytes.Fields(out[i+12:])[0], ",")))
+	var res struct {
+		PointInTime struct {
+			Commands int `json:"commands"`
+		} `json:"point_in_time"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("restore --at: not its JSON result (%v): %s", err, out)
+	}
+	cmds := res.PointInTime.Commands
+	if cmds == 0 {
+		return fmt.Errorf("restore --at replayed no command: %s", out)
 	}
 	pipeDir := filepath.Join(dir, "pipe")
 	must(os.Mkdir(pipeDir, 0o700))

@@ -399,12 +399,12 @@ func TestHashSetDropsRepeats(t *testing.T) {
 		t.Fatalf("len %d", s.Len())
 	}
 	// The tables stay within 1.625 slots a key (80 % full at most, grown by
-	// a quarter): 26 bytes a key with 16-byte slots.
+	// a quarter): 19.5 bytes a key with 12-byte slots.
 	slots := 0
 	for i := range s.shards {
 		slots += len(s.shards[i].slots)
 	}
-	if perKey := float64(slots*16) / float64(s.Len()); perKey > 26 || perKey < 16 {
+	if perKey := float64(slots*12) / float64(s.Len()); perKey > 19.5 || perKey < 15 {
 		t.Fatalf("%.1f bytes a key", perKey)
 	}
 }

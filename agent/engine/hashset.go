@@ -5,23 +5,25 @@ package engine
 
 import "hash/maphash"
 
-// hashSet remembers which keys a SCAN has returned, by a 128-bit hash of
-// each instead of the key itself: two 64-bit hash/maphash hashes under two
-// independent random seeds, drawn anew for every set.
+// hashSet remembers which keys a SCAN has returned, by a 96-bit hash of
+// each instead of the key itself: a 64-bit hash/maphash hash and 32 bits of
+// a second one under an independent random seed, both drawn anew for every
+// set.
 //
-// A key is taken for a repeat only when all 128 bits match a key seen
+// A key is taken for a repeat only when all 96 bits match a key seen
 // before; keys whose first 64 bits agree are both kept (the probe compares
 // the whole hash). Two distinct keys are merged only if both hashes collide
-// at once: about n²/2^129 per dump, 1.5e-27 for a million keys and 2.7e-20
-// for 2^32 (more keys than one Redis database holds), and the seeds change
-// every run, so no set of key names collides on every run. With 64 bits
-// that was n²/2^65 (3e-8 for a million keys): rare, but not negligible over
-// many agents and many runs, and a merged key is silently missing from the
-// archive.
+// at once: about n²/2^97 per dump, 6e-18 for a million keys, 6e-14 for a
+// hundred million and 1e-10 for 2^32 (more keys than one Redis database
+// holds), and the seeds change every run, so no set of key names collides
+// on every run. With 64 bits that was n²/2^65 (3e-8 for a million keys):
+// rare, but not negligible over many agents and many runs, and a merged key
+// is silently missing from the archive. (128 bits, 16-byte slots, cost a
+// third more memory for no safety that matters.)
 //
 // The hashes live in 1024 open-addressing tables chosen by the hash's top
-// bits, each grown by a quarter when it is 80 % full: 16 bytes a slot,
-// about 20–25 bytes a key (25 MB at a million keys), and a growth copies
+// bits, each grown by a quarter when it is 80 % full: 12 bytes a slot,
+// 15–19.5 bytes a key (about 17 MB at a million keys), and a growth copies
 // one small table instead of the whole set.
 type hashSet struct {
 	seeds [2]maphash.Seed
@@ -31,9 +33,15 @@ type hashSet struct {
 	n      int
 }
 
-// hash128 is a key's hash. lo chooses the table (top bits) and the home
-// slot in it (low 32 bits); the zero value marks an empty slot.
+// hash128 is a key's hash as computed. lo chooses the table (top bits) and
+// the home slot in it (low 32 bits); the set keeps lo and the low 32 bits of
+// hi.
 type hash128 struct{ lo, hi uint64 }
+
+// seenSlot is a stored hash: lo's two halves and hi's low half (12 bytes,
+// where a struct of a uint64 and a uint32 would be padded to 16). The zero
+// value marks an empty slot.
+type seenSlot [3]uint32
 
 const hashShardBits = 10
 const hashShards = 1 << hashShardBits
@@ -42,7 +50,7 @@ const hashShards = 1 << hashShardBits
 // bits scaled to the table's length, so the length need not be a power of
 // two.
 type hashShard struct {
-	slots []hash128
+	slots []seenSlot
 	n     int
 }
 
@@ -58,14 +66,15 @@ func (s *hashSet) add(k []byte) bool {
 	} else {
 		h = hash128{maphash.Bytes(s.seeds[0], k), maphash.Bytes(s.seeds[1], k)}
 	}
-	if h == (hash128{}) {
-		h.hi = 1 // the empty mark
+	v := seenSlot{uint32(h.lo), uint32(h.lo >> 32), uint32(h.hi)}
+	if v == (seenSlot{}) {
+		v[2] = 1 // the empty mark
 	}
 	sh := &s.shards[h.lo>>(64-hashShardBits)]
 	if (sh.n+1)*5 > len(sh.slots)*4 {
 		sh.grow()
 	}
-	if sh.insert(h) {
+	if sh.insert(v) {
 		sh.n++
 		s.n++
 		return true
@@ -73,11 +82,11 @@ func (s *hashSet) add(k []byte) bool {
 	return false
 }
 
-func (sh *hashShard) insert(h hash128) bool {
+func (sh *hashShard) insert(h seenSlot) bool {
 	n := uint64(len(sh.slots))
-	for i := (uint64(uint32(h.lo)) * n) >> 32; ; {
+	for i := (uint64(h[0]) * n) >> 32; ; {
 		switch sh.slots[i] {
-		case hash128{}:
+		case seenSlot{}:
 			sh.slots[i] = h
 			return true
 		case h:
@@ -91,9 +100,9 @@ func (sh *hashShard) insert(h hash128) bool {
 
 func (sh *hashShard) grow() {
 	old := sh.slots
-	sh.slots = make([]hash128, len(old)+len(old)/4+16)
+	sh.slots = make([]seenSlot, len(old)+len(old)/4+16)
 	for _, h := range old {
-		if h != (hash128{}) {
+		if h != (seenSlot{}) {
 			sh.insert(h)
 		}
 	}

@@ -51,11 +51,12 @@ func main() {
 // use, unless GOMEMLIMIT is set. redback streams, so its live heap is small
 // whatever the dataset, and a soft limit keeps the heap from doubling between
 // collections; uploads to S3 and GCS hold their parts in memory (8 MiB
-// each, two in flight), so those get more room than a folder. 48 MiB is
-// the lowest limit at which a million-key backup runs no slower than with
-// more (docs/PERFORMANCE.md): the seen-key set of 128-bit hashes holds
-// 24 MiB at a million keys, and at 36 MiB (enough for the 64-bit set it
-// replaced) the collector cost 2.3 s of an 11 s backup.
+// each, two in flight), so those get more room than a folder. A backup
+// gets 42 MiB: the seen-key set of 96-bit hashes holds 18 MiB at a million
+// keys, and the limit leaves the collector the 24 MiB of room above it that
+// a million-key backup needs to run no slower than with more
+// (docs/PERFORMANCE.md; at 36 MiB with the 24 MiB set of 128-bit hashes the
+// collector cost 2.3 s of an 11 s backup).
 // Commands that take no backup (restore, verify) keep the 36 MiB that was
 // enough before. serve and schedule with several targets back them up in
 // parallel, so the limit is per target.
@@ -65,7 +66,7 @@ func setMemoryLimit(ts []target, backups bool) {
 	}
 	limit := int64(36 << 20)
 	if backups {
-		limit = 48 << 20
+		limit = 42 << 20
 	}
 	for _, t := range ts {
 		if strings.HasPrefix(t.Config.Storage, "s3://") || strings.HasPrefix(t.Config.Storage, "gs://") {
